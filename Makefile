@@ -1,0 +1,49 @@
+# The one entry point. Every target sets up .venv first (idempotent, quick once done).
+VENV   := .venv
+PY     := $(VENV)/bin/python
+MPY    := $(VENV)/bin/micropython
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+URL     ?= ws://127.0.0.1:9001
+AGENT   ?= esp32-ws
+RUNTIME ?= cpython
+
+.PHONY: setup test test-cpython test-micropython mpy lint format bench testee clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+test: setup            ## everything: pytest, MicroPython runner, mpy-cross, ruff
+	@bash scripts/test.sh
+
+test-cpython: setup    ## pytest on CPython only
+	$(PY) -m pytest -q tests
+
+test-micropython: setup ## the portable tests on the MicroPython interpreter only
+	MICROPYPATH=firmware:tests $(MPY) tests/mprun.py tests/portable
+
+mpy: setup             ## compile every firmware file with mpy-cross for the ESP32 (xtensawin)
+	@bash scripts/mpy.sh xtensawin build/mpy-esp32
+
+lint: setup            ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup           ## WebSocket client benchmarks against a local echo server
+	$(PY) -m bench
+
+testee: setup          ## our client as an Autobahn fuzzingserver testee
+	$(PY) -m host_tools.testee --url $(URL) --agent $(AGENT) --runtime $(RUNTIME)
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,93 @@
+"""Frame writing (RFC 6455 5.2): header and masked payload in one reusable buffer."""
+
+from compat import const
+
+from ws.errors import LocalProtocolError
+from ws.mask import mask16
+
+OP_CONT = const(0)
+OP_TEXT = const(1)
+OP_BINARY = const(2)
+OP_CLOSE = const(8)
+OP_PING = const(9)
+OP_PONG = const(10)
+
+_KEY = const(12)  # the mask key sits right before the payload...
+_DATA = const(16)  # ...which starts on a word boundary
+
+# A str exposes its UTF-8 bytes to memoryview on MicroPython (no copy); CPython must encode.
+try:
+    memoryview("")
+    as_bytes = memoryview
+except TypeError:
+
+    def as_bytes(s):
+        return s.encode()
+
+
+def check_close_code(code):
+    """True for the codes an endpoint may send in a close frame (RFC 6455 7.4)."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def close_payload(code, reason=""):
+    """The payload of a close frame, checked: LocalProtocolError for a bad code or long reason."""
+    if code is None:
+        return b""
+    if not check_close_code(code):
+        raise LocalProtocolError("close code %r may not be sent" % (code,))
+    r = reason.encode()
+    if len(r) > 123:
+        raise LocalProtocolError("close reason is %d bytes, at most 123 fit" % len(r))
+    return bytes((code >> 8, code & 255)) + r
+
+
+class FrameWriter:
+    """Builds client frames in one buffer; the view returned is valid until the next call."""
+
+    def __init__(self, random_bytes, capacity=256):
+        self._rand = random_bytes
+        self._buf = bytearray(_DATA + capacity)
+        self._mv = memoryview(self._buf)
+
+    def frame(self, opcode, data, fin=True):
+        """One masked frame holding data (bytes-like), as a memoryview of the buffer."""
+        n = len(data)
+        if _DATA + n > len(self._buf):
+            self._buf = bytearray(_DATA + n)
+            self._mv = memoryview(self._buf)
+        buf = self._buf
+        mv = self._mv
+        if n:
+            mv[_DATA : _DATA + n] = data
+        mv[_KEY:_DATA] = self._rand(4)
+        if n < 126:
+            h = _KEY - 2
+            buf[h + 1] = 0x80 | n
+        elif n < 65536:
+            h = _KEY - 4
+            buf[h + 1] = 0xFE
+            buf[h + 2] = n >> 8
+            buf[h + 3] = n & 255
+        else:
+            h = _KEY - 10
+            buf[h + 1] = 0xFF
+            mv[h + 2 : _KEY] = n.to_bytes(8, "big")
+        buf[h] = opcode | 0x80 if fin else opcode
+        mask16(buf, n)
+        return mv[h : _DATA + n]
+
+    def message(self, opcode, data, fragment_size):
+        """The frames of one message; over fragment_size bytes it is split (a new bytearray)."""
+        n = len(data)
+        if n <= fragment_size:
+            return self.frame(opcode, data)
+        out = bytearray()
+        mv = memoryview(data)
+        off = 0
+        while off < n:
+            end = off + fragment_size
+            out.extend(self.frame(opcode, mv[off:end], end >= n))
+            opcode = OP_CONT
+            off = end
+        return out
