@@ -1,0 +1,290 @@
+"""The WebSocket connection for applications: connect, recv, send, ping, close (asyncio).
+
+The same code runs on the board (MicroPython) and on CPython. One task should call recv()
+in a loop; any task may send. Keepalive pings and their deadline need that recv() loop.
+"""
+
+import asyncio
+import os
+
+from compat import ticks_diff, ticks_ms
+
+from ws import events
+from ws.errors import ConnectionClosed, HandshakeError, TLSError, WebSocketError, WebSocketTimeout
+from ws.protocol import OPEN, ClientProtocol
+from ws.transport import TLSConfig, open_transport
+from ws.url import parse_url
+
+_TimeoutError = asyncio.TimeoutError
+_CancelledError = asyncio.CancelledError
+
+
+async def _timed(coro, seconds, what):
+    if seconds is None:
+        return await coro
+    try:
+        return await asyncio.wait_for(coro, seconds)
+    except _TimeoutError:
+        raise WebSocketTimeout(what, seconds)
+
+
+class ConnectFailed(WebSocketError):
+    """The TCP connection could not be made (refused, unreachable, name not found)."""
+
+    def __init__(self, host, port, error):
+        super().__init__("cannot connect to %s:%s: %s" % (host, port, error))
+        self.error = error
+        self.errno = getattr(error, "errno", None)
+
+
+class WebSocket:
+    """An open client connection. Use connect() to make one."""
+
+    def __init__(self, transport, protocol, close_timeout=5, ping_interval=None, ping_timeout=None):
+        self._t = transport
+        self._p = protocol
+        self.close_timeout = close_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self._lock = asyncio.Lock()
+        self._closed = None  # the ConnectionClosed to raise once the connection is over
+        self._abort_reason = None
+        self._reader = None  # the task inside recv(), so keepalive can wake it
+        self._keepalive = None
+        self.last_received = ticks_ms()
+        self.subprotocol = None
+
+    @property
+    def open(self):
+        return self._p.state == OPEN and self._closed is None
+
+    @property
+    def state(self):
+        return self._p.state
+
+    async def _handshake(self):
+        p = self._p
+        await self._write(p.data_to_send())
+        while True:
+            n = await self._t.readinto(p.recv_buffer())
+            p.received(n)
+            ev = p.next_event()  # raises HandshakeError
+            if ev is not None:
+                self.subprotocol = ev.subprotocol
+                self.response_headers = ev.headers
+                return
+
+    async def _write(self, data):
+        # Exactly one write per frame; the lock keeps frames whole when tasks send at once.
+        lock = self._lock
+        await lock.acquire()
+        try:
+            self._t.write(data)
+            await self._t.drain()
+        finally:
+            lock.release()
+
+    async def _send_frame(self, build, data):
+        if self._closed is not None:
+            raise self._closed
+        if self._p.state != OPEN:
+            raise ConnectionClosed(self._p.close_code or 1006, self._p.close_reason)
+        lock = self._lock
+        await lock.acquire()
+        try:
+            # The frame is a view of the protocol's buffer: built and written under the lock.
+            self._t.write(build(data))
+            await self._t.drain()
+        except OSError as e:
+            self._lost("write failed: %s" % (e,))
+            raise self._closed
+        finally:
+            lock.release()
+
+    async def send(self, data):
+        """Send a str as a text message, bytes-like as a binary message."""
+        if isinstance(data, str):
+            await self._send_frame(self._p.send_text, data)
+        else:
+            await self._send_frame(self._p.send_bytes, data)
+
+    async def send_text(self, text):
+        await self._send_frame(self._p.send_text, text)
+
+    async def send_bytes(self, data):
+        await self._send_frame(self._p.send_bytes, data)
+
+    async def ping(self, payload=b""):
+        """Send a ping; the pong shows up as a sign of life (last_received)."""
+        await self._send_frame(self._p.send_ping, payload)
+
+    async def _flush(self):
+        out = self._p.data_to_send()
+        if out:
+            try:
+                await self._write(out)
+            except OSError:
+                pass
+
+    def _lost(self, reason):
+        if self._closed is None:
+            self._closed = ConnectionClosed(1006, reason, False)
+        self._t.close()
+
+    async def recv(self):
+        """The next message: str (text) or bytes (binary). Raises ConnectionClosed at the end."""
+        if self._closed is not None:
+            raise self._closed
+        p = self._p
+        self._reader = asyncio.current_task()
+        try:
+            while True:
+                ev = p.next_event()
+                if ev is None:
+                    try:
+                        n = await self._t.readinto(p.recv_buffer())
+                    except OSError as e:
+                        n = 0
+                        self._abort_reason = self._abort_reason or "read failed: %s" % (e,)
+                    p.received(n)
+                    self.last_received = ticks_ms()
+                    continue
+                t = type(ev)
+                if t is events.TextMessage or t is events.BytesMessage:
+                    return ev.data
+                if t is events.Ping:
+                    await self._flush()
+                elif t is events.CloseConnection:
+                    await self._flush()  # our echo, or the close frame of the error
+                    reason = self._abort_reason if ev.code == 1006 and self._abort_reason else ev.reason
+                    self._closed = ConnectionClosed(ev.code, reason)
+                    self._t.close()
+                    raise self._closed
+        except _CancelledError:
+            if self._abort_reason is None:
+                raise
+            self._lost(self._abort_reason)
+            raise self._closed
+        finally:
+            self._reader = None
+
+    def _abort(self, reason):
+        # Declare the connection dead and wake the task blocked in recv().
+        self._abort_reason = reason
+        reader = self._reader
+        self._lost(reason)
+        if reader is not None:
+            reader.cancel()
+
+    async def _keepalive_loop(self):
+        interval = self.ping_interval
+        deadline = self.ping_timeout if self.ping_timeout is not None else interval
+        while self.open:
+            await asyncio.sleep(interval)
+            if not self.open:
+                return
+            sent = ticks_ms()
+            try:
+                await self.ping(b"keepalive")
+            except WebSocketError:
+                return
+            await asyncio.sleep(deadline)
+            if self.open and ticks_diff(self.last_received, sent) < 0:
+                self._abort("keepalive: nothing received within %s s of a ping" % deadline)
+                return
+
+    async def close(self, code=1000, reason=""):
+        """Close cleanly: send a close frame, wait for the peer's (close_timeout), drop TCP."""
+        p = self._p
+        if p.state == OPEN and self._closed is None:
+            frame = p.send_close(code, reason)  # LocalProtocolError for a bad code or reason
+            try:
+                await self._write(frame)
+            except OSError:
+                pass
+            if self._reader is None:
+                try:
+                    await _timed(self._await_close(), self.close_timeout, "close")
+                except (WebSocketTimeout, WebSocketError, OSError):
+                    pass
+            else:  # the recv() loop will see the peer's close frame
+                t0 = ticks_ms()
+                while self._reader is not None and ticks_diff(ticks_ms(), t0) < self.close_timeout * 1000:
+                    await asyncio.sleep(0.01)
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        if self._closed is None:
+            self._closed = ConnectionClosed(p.close_code or code, p.close_reason or reason)
+        self._t.close()
+
+    async def _await_close(self):
+        while True:
+            try:
+                await self.recv()
+            except ConnectionClosed:
+                return
+
+
+async def connect(
+    url,
+    *,
+    origin=None,
+    subprotocols=None,
+    headers=None,
+    cadata=None,
+    fingerprint=None,
+    insecure=False,
+    server_hostname=None,
+    connect_timeout=10,
+    handshake_timeout=10,
+    close_timeout=5,
+    ping_interval=None,
+    ping_timeout=None,
+    max_message_size=None,
+    fragment_size=None,
+    rx_buffer_size=None,
+    random_bytes=None,
+):
+    """Open a WebSocket to a ws:// or wss:// URL and return a WebSocket.
+
+    Raises InvalidURL, ConnectFailed, TLSError, WebSocketTimeout or HandshakeError.
+    """
+    u = parse_url(url)
+    tls = None
+    if u.secure:
+        tls = TLSConfig(cadata, fingerprint, insecure, server_hostname)
+    try:
+        t = await _timed(open_transport(u.host, u.port, tls), connect_timeout, "connect")
+    except OSError as e:
+        raise ConnectFailed(u.host, u.port, e)
+    p = ClientProtocol(
+        u.host,
+        u.port,
+        u.resource,
+        random_bytes=random_bytes or os.urandom,
+        secure=u.secure,
+        origin=origin,
+        subprotocols=subprotocols,
+        headers=headers,
+        max_message_size=max_message_size,
+        fragment_size=fragment_size,
+        rx_buffer_size=rx_buffer_size,
+    )
+    ws = WebSocket(t, p, close_timeout, ping_interval, ping_timeout)
+    try:
+        await _timed(ws._handshake(), handshake_timeout, "handshake")
+    except OSError as e:
+        t.close()
+        if tls is not None:
+            raise TLSError("TLS handshake failed (bad certificate, host name or pin?): %s" % (e,))
+        raise ConnectFailed(u.host, u.port, e)
+    except BaseException:
+        t.close()
+        raise
+    if p.state != OPEN:
+        t.close()
+        raise HandshakeError("connection closed during the opening handshake")
+    if ping_interval:
+        ws._keepalive = asyncio.create_task(ws._keepalive_loop())
+    return ws
