@@ -274,10 +274,13 @@ async def connect(
     ws = WebSocket(t, p, close_timeout, ping_interval, ping_timeout)
     try:
         await _timed(ws._handshake(), handshake_timeout, "handshake")
-    except OSError as e:
+    except (OSError, ValueError) as e:
+        # MicroPython reports certificate failures as ValueError/OSError on the first I/O.
         t.close()
         if tls is not None:
-            raise TLSError("TLS handshake failed (bad certificate, host name or pin?): %s" % (e,))
+            raise TLSError("TLS handshake failed: %s" % (str(e).strip() or repr(e),))
+        if isinstance(e, ValueError):
+            raise
         raise ConnectFailed(u.host, u.port, e)
     except BaseException:
         t.close()

@@ -5,6 +5,7 @@ the one module that absorbs it, detected once at import time.
 """
 
 import asyncio
+import binascii
 import hashlib
 import socket
 
@@ -93,16 +94,35 @@ class Transport:
                 pass
 
 
+def _ders(data):
+    # The board's mbedtls may lack PEM parsing: hand it DER, one certificate at a time.
+    if isinstance(data, str):
+        data = data.encode()
+    if not _is_pem(data):
+        return [bytes(data)]
+    out = []
+    for block in bytes(data).split(b"-----BEGIN CERTIFICATE-----")[1:]:
+        body = block.split(b"-----END CERTIFICATE-----")[0]
+        try:
+            out.append(binascii.a2b_base64(body.replace(b"\r", b"").replace(b"\n", b"")))
+        except ValueError:
+            raise TLSError("cadata holds a PEM block that is not valid base64")
+    if not out:
+        raise TLSError("cadata holds no PEM certificate")
+    return out
+
+
 def _mp_context(cfg, host):
     ctx = _mptls.SSLContext(_mptls.PROTOCOL_TLS_CLIENT)
     if cfg.insecure:
         ctx.verify_mode = _mptls.CERT_NONE
         return ctx
     if cfg.cadata:
-        data = bytes(cfg.cadata)
-        if _is_pem(data) and data[-1:] != b"\0":
-            data += b"\0"  # mbedtls parses PEM only when NUL-terminated
-        ctx.load_verify_locations(cadata=data)
+        for der in _ders(cfg.cadata):
+            try:
+                ctx.load_verify_locations(der)
+            except ValueError as e:
+                raise TLSError("cadata is not a usable CA certificate: %s" % (e,))
         ctx.verify_mode = _mptls.CERT_REQUIRED
     elif cfg.pin:
         ctx.verify_mode = _mptls.CERT_OPTIONAL  # the chain is not trusted; only the pin is
