@@ -43,7 +43,7 @@ bench: setup           ## WebSocket client benchmarks against a local echo serve
 	$(PY) -m bench
 
 testee: setup          ## our client as an Autobahn fuzzingserver testee
-	$(PY) -m host_tools.testee --url $(URL) --agent $(AGENT) --runtime $(RUNTIME)
+	$(PY) -m host_tools.testee --url "$(URL)" --agent "$(AGENT)" --runtime "$(RUNTIME)"
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis

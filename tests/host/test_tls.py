@@ -5,6 +5,7 @@ import ssl
 
 import pytest
 import trustme
+
 from servers import WsServer
 
 
