@@ -8,7 +8,6 @@ import asyncio
 import os
 
 from compat import ticks_diff, ticks_ms
-
 from ws import events
 from ws.errors import ConnectionClosed, HandshakeError, TLSError, WebSocketError, WebSocketTimeout
 from ws.protocol import OPEN, ClientProtocol
@@ -75,48 +74,86 @@ class WebSocket:
                 return
 
     async def _write(self, data):
-        # Exactly one write per frame; the lock keeps frames whole when tasks send at once.
+        # Exactly one write per frame. Whoever must wait for the socket to drain holds the
+        # lock, and later writers queue behind it, so frames never interleave.
         lock = self._lock
-        await lock.acquire()
-        try:
-            self._t.write(data)
-            await self._t.drain()
-        finally:
-            lock.release()
+        if lock.locked():
+            await lock.acquire()
+            try:
+                if not self._t.write(data):
+                    await self._t.drain()
+            finally:
+                lock.release()
+        elif not self._t.write(data):
+            await lock.acquire()  # free, so taken without yielding
+            try:
+                await self._t.drain()
+            finally:
+                lock.release()
 
-    async def _send_frame(self, build, data):
+    def _check_open(self):
         if self._closed is not None:
             raise self._closed
         if self._p.state != OPEN:
             raise ConnectionClosed(self._p.close_code or 1006, self._p.close_reason)
-        lock = self._lock
-        await lock.acquire()
-        try:
-            # The frame is a view of the protocol's buffer: built and written under the lock.
-            self._t.write(build(data))
-            await self._t.drain()
-        except OSError as e:
-            self._lost("write failed: %s" % (e,))
-            raise self._closed
-        finally:
-            lock.release()
 
     async def send(self, data):
         """Send a str as a text message, bytes-like as a binary message."""
-        if isinstance(data, str):
-            await self._send_frame(self._p.send_text, data)
-        else:
-            await self._send_frame(self._p.send_bytes, data)
+        if self._closed is not None or self._p.state != OPEN:
+            self._check_open()
+        p = self._p
+        try:
+            if self._lock.locked():  # the frame is a view of a shared buffer: build it in turn
+                await self._send_queued(0 if isinstance(data, str) else 1, data)
+            elif not self._t.write(p.send_text(data) if isinstance(data, str) else p.send_bytes(data)):
+                await self._drain()
+        except OSError as e:
+            self._lost("write failed: %s" % (e,))
+            raise self._closed
+
+    async def _drain(self):
+        lock = self._lock
+        await lock.acquire()  # free, so taken without yielding
+        try:
+            await self._t.drain()
+        finally:
+            lock.release()
+
+    async def _send_queued(self, kind, data):
+        lock = self._lock
+        await lock.acquire()
+        try:
+            self._check_open()
+            p = self._p
+            if kind == 0:
+                frame = p.send_text(data)
+            elif kind == 1:
+                frame = p.send_bytes(data)
+            else:
+                frame = p.send_ping(data)
+            if not self._t.write(frame):
+                await self._t.drain()
+        finally:
+            lock.release()
 
     async def send_text(self, text):
-        await self._send_frame(self._p.send_text, text)
+        if not isinstance(text, str):
+            raise TypeError("send_text needs a str")
+        await self.send(text)
 
     async def send_bytes(self, data):
-        await self._send_frame(self._p.send_bytes, data)
+        if isinstance(data, str):
+            raise TypeError("send_bytes needs bytes, bytearray or memoryview")
+        await self.send(data)
 
     async def ping(self, payload=b""):
         """Send a ping; the pong shows up as a sign of life (last_received)."""
-        await self._send_frame(self._p.send_ping, payload)
+        self._check_open()
+        try:
+            await self._send_queued(2, payload)
+        except OSError as e:
+            self._lost("write failed: %s" % (e,))
+            raise self._closed
 
     async def _flush(self):
         out = self._p.data_to_send()
@@ -133,33 +170,26 @@ class WebSocket:
 
     async def recv(self):
         """The next message: str (text) or bytes (binary). Raises ConnectionClosed at the end."""
-        if self._closed is not None:
-            raise self._closed
+        p = self._p
+        while True:
+            ev = p.next_event()
+            if ev is None:
+                if self._closed is not None:
+                    raise self._closed
+                await self._read()
+            elif type(ev) is events.TextMessage or type(ev) is events.BytesMessage:
+                return ev.data
+            else:
+                await self._on_control(ev)
+
+    async def _read(self):
         p = self._p
         self._reader = asyncio.current_task()
         try:
-            while True:
-                ev = p.next_event()
-                if ev is None:
-                    try:
-                        n = await self._t.readinto(p.recv_buffer())
-                    except OSError as e:
-                        n = 0
-                        self._abort_reason = self._abort_reason or "read failed: %s" % (e,)
-                    p.received(n)
-                    self.last_received = ticks_ms()
-                    continue
-                t = type(ev)
-                if t is events.TextMessage or t is events.BytesMessage:
-                    return ev.data
-                if t is events.Ping:
-                    await self._flush()
-                elif t is events.CloseConnection:
-                    await self._flush()  # our echo, or the close frame of the error
-                    reason = self._abort_reason if ev.code == 1006 and self._abort_reason else ev.reason
-                    self._closed = ConnectionClosed(ev.code, reason)
-                    self._t.close()
-                    raise self._closed
+            n = await self._t.readinto(p.recv_buffer())
+        except OSError as e:
+            n = 0
+            self._abort_reason = self._abort_reason or "read failed: %s" % (e,)
         except _CancelledError:
             if self._abort_reason is None:
                 raise
@@ -167,6 +197,31 @@ class WebSocket:
             raise self._closed
         finally:
             self._reader = None
+        p.received(n)
+        self.last_received = ticks_ms()
+
+    async def _on_control(self, ev):
+        t = type(ev)
+        if t is events.Ping:
+            await self._flush()  # the pong the core queued
+        elif t is events.CloseConnection:
+            await self._flush()  # our echo, or the close frame of the error
+            reason = self._abort_reason if ev.code == 1006 and self._abort_reason else ev.reason
+            self._closed = ConnectionClosed(ev.code, reason)
+            if ev.code != 1006 and self._t.eof_after_close:
+                # The server closes TCP first (RFC 6455 7.1.1); closing with unread bytes
+                # would reset the connection and could destroy our close frame in flight.
+                try:
+                    await _timed(self._until_eof(), self.close_timeout, "close")
+                except (WebSocketTimeout, OSError):
+                    pass
+            self._t.close()
+            raise self._closed
+
+    async def _until_eof(self):
+        scratch = memoryview(bytearray(64))
+        while await self._t.readinto(scratch):
+            pass
 
     def _abort(self, reason):
         # Declare the connection dead and wake the task blocked in recv().

@@ -1,7 +1,6 @@
 """Frame writing (RFC 6455 5.2): header and masked payload in one reusable buffer."""
 
 from compat import const
-
 from ws.errors import LocalProtocolError
 from ws.mask import mask16
 
@@ -42,6 +41,24 @@ def close_payload(code, reason=""):
     return bytes((code >> 8, code & 255)) + r
 
 
+def _header(buf, b0, n):
+    # Writes the header right before the key; returns where the frame starts.
+    if n < 126:
+        buf[_KEY - 2] = b0
+        buf[_KEY - 1] = 0x80 | n
+        return _KEY - 2
+    if n < 65536:
+        buf[_KEY - 4] = b0
+        buf[_KEY - 3] = 0xFE
+        buf[_KEY - 2] = n >> 8
+        buf[_KEY - 1] = n & 255
+        return _KEY - 4
+    buf[_KEY - 10] = b0
+    buf[_KEY - 9] = 0xFF
+    buf[_KEY - 8 : _KEY] = n.to_bytes(8, "big")
+    return _KEY - 10
+
+
 class FrameWriter:
     """Builds client frames in one buffer; the view returned is valid until the next call."""
 
@@ -52,30 +69,17 @@ class FrameWriter:
 
     def frame(self, opcode, data, fin=True):
         """One masked frame holding data (bytes-like), as a memoryview of the buffer."""
+        # Few locals on purpose: MicroPython heap-allocates the frames of bigger functions.
         n = len(data)
         if _DATA + n > len(self._buf):
             self._buf = bytearray(_DATA + n)
             self._mv = memoryview(self._buf)
-        buf = self._buf
         mv = self._mv
         if n:
             mv[_DATA : _DATA + n] = data
         mv[_KEY:_DATA] = self._rand(4)
-        if n < 126:
-            h = _KEY - 2
-            buf[h + 1] = 0x80 | n
-        elif n < 65536:
-            h = _KEY - 4
-            buf[h + 1] = 0xFE
-            buf[h + 2] = n >> 8
-            buf[h + 3] = n & 255
-        else:
-            h = _KEY - 10
-            buf[h + 1] = 0xFF
-            mv[h + 2 : _KEY] = n.to_bytes(8, "big")
-        buf[h] = opcode | 0x80 if fin else opcode
-        mask16(buf, n)
-        return mv[h : _DATA + n]
+        mask16(self._buf, n)
+        return mv[_header(self._buf, opcode | 0x80 if fin else opcode, n) : _DATA + n]
 
     def message(self, opcode, data, fragment_size):
         """The frames of one message; over fragment_size bytes it is split (a new bytearray)."""

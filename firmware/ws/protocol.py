@@ -6,7 +6,6 @@ until None, and writes data_to_send() and the frames that send_*() return.
 """
 
 from compat import const
-
 from ws import events
 from ws.errors import HandshakeError, LocalProtocolError
 from ws.frames import (
@@ -21,7 +20,7 @@ from ws.frames import (
     close_payload,
 )
 from ws.handshake import build_request, check_response, make_key, parse_response
-from ws.utf8 import Utf8Validator, decode_utf8
+from ws.utf8 import LAX, Utf8Validator, decode_utf8, decode_view, strict_ok
 
 CONNECTING = const(0)
 OPEN = const(1)
@@ -32,13 +31,6 @@ STATE_NAMES = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
 # What each state allows, as data: (send data/ping, receive frames).
 _CAN_SEND = (False, True, False, False)
 _CAN_RECEIVE = (False, True, True, False)
-
-
-class _Fail(Exception):
-    # Internal: the peer broke the protocol; becomes a close frame with this code.
-    def __init__(self, code, reason):
-        self.code = code
-        self.reason = reason
 
 
 class ClientProtocol:
@@ -111,19 +103,23 @@ class ClientProtocol:
             self._scan -= pos
         if self._end == len(self._rx):  # full: only a caller that skipped next_event() gets here
             self._grow(2 * len(self._rx))
+        if not self._end:
+            return self._rxmv  # the usual case, and no new memoryview to allocate
         return self._rxmv[self._end :]
 
     def received(self, n):
         """n bytes were read into recv_buffer(); 0 means the peer closed the TCP connection."""
-        if n:
-            self._end += n
-        else:
+        if not n:
             self._eof = True
+        elif self.state != CLOSED:  # after the close nothing is parsed: let the bytes go
+            self._end += n
 
     def receive_data(self, data):
         """Feed bytes read from the network; b"" (or None) means end of stream."""
         if not data:
             self._eof = True
+            return
+        if self.state == CLOSED:  # nothing is parsed any more: do not let the bytes pile up
             return
         n = len(data)
         free = self.recv_buffer()
@@ -155,12 +151,19 @@ class ClientProtocol:
 
     def send_text(self, text):
         """The frame(s) of a text message; a view valid until the next send_*() call."""
-        self._check_send()
-        return self._writer.message(OP_TEXT, as_bytes(text), self.fragment_size)
+        if not _CAN_SEND[self.state]:
+            self._check_send()
+        b = as_bytes(text)
+        if len(b) <= self.fragment_size:
+            return self._writer.frame(OP_TEXT, b)
+        return self._writer.message(OP_TEXT, b, self.fragment_size)
 
     def send_bytes(self, data):
         """The frame(s) of a binary message; a view valid until the next send_*() call."""
-        self._check_send()
+        if not _CAN_SEND[self.state]:
+            self._check_send()
+        if len(data) <= self.fragment_size:
+            return self._writer.frame(OP_BINARY, data)
         return self._writer.message(OP_BINARY, data, self.fragment_size)
 
     def send_ping(self, payload=b""):
@@ -187,22 +190,16 @@ class ClientProtocol:
         Raises HandshakeError while connecting; after that, bad bytes from the peer become a
         CloseConnection event (and a close frame in data_to_send()), never an exception.
         """
+        if _CAN_RECEIVE[self.state]:
+            return self._parse()
         if self.state == CONNECTING:
             return self._handshake()
-        if not _CAN_RECEIVE[self.state]:
-            return None
-        try:
-            return self._parse()
-        except _Fail as f:
-            return self._fail(f.code, f.reason)
+        return None
 
     def _fail(self, code, reason):
         if self.state == OPEN:
             self._out.append(bytes(self._writer.frame(OP_CLOSE, close_payload(code, reason))))
-        self.state = CLOSED
-        self.close_code = code
-        self.close_reason = reason
-        return events.CloseConnection(code, reason, False)
+        return self._fail_closed(code, reason)
 
     def _need_more(self):
         if self._eof:
@@ -239,91 +236,89 @@ class ClientProtocol:
         self.state = OPEN
         return events.Accepted(self.subprotocol, headers)
 
+    # MicroPython puts the frame of a call with more than a handful of locals on the heap, so
+    # the per-message path below is split into small functions with few locals each.
+
     def _parse(self):
-        buf = self._rx
         while True:
             pos = self._pos
             avail = self._end - pos
-            if self._fop < 0:
+            op = self._fop
+            if op < 0:
                 if avail < 2:
                     return self._need_more()
-                if not self._header(buf[pos], buf[pos + 1], pos, avail):
+                r = self._header(pos, avail)
+                if r is True:
+                    continue
+                if r is False:
                     return self._need_more()
-                continue
-            op = self._fop
+                return r
             n = self._fleft
-            if op >= OP_CLOSE:
-                if avail < n:
-                    return self._need_more()
-                payload = bytes(self._rxmv[pos : pos + n])
-                self._pos = pos + n
-                self._fop = -1
-                ev = self._control(op, payload)
-                if ev is not None:
-                    return ev
-                continue
-            if op and self._ffin and avail >= n:
-                # Fast path: a whole unfragmented message in the buffer.
+            if 0 < op < OP_CLOSE and self._ffin and avail >= n:
+                # Fast path: a whole unfragmented message in the buffer, delivered from it.
                 self._pos = pos + n
                 self._fop = -1
                 if op == OP_TEXT:
-                    s = decode_utf8(buf, pos, pos + n)
-                    if s is None:
-                        raise _Fail(1007, "invalid UTF-8 in a text message")
-                    return events.TextMessage(s)
+                    return self._text(pos, n)
                 return events.BytesMessage(bytes(self._rxmv[pos : pos + n]))
-            if op:  # the first frame of a fragmented (or not yet complete) message
-                self._mop = op
-                self._msg = bytearray()
-                self._utf8.reset()
-                self._fop = 0
-            take = avail if avail < n else n
-            if take:
-                if self._mop == OP_TEXT and not self._utf8.feed(buf, pos, pos + take):
-                    raise _Fail(1007, "invalid UTF-8 in a text message")
-                self._msg.extend(self._rxmv[pos : pos + take])
-                self._pos = pos + take
-                self._fleft = n = n - take
-            if n:
+            r = self._slow_frame(op, pos, avail, n)
+            if r is False:
                 return self._need_more()
-            self._fop = -1
-            if not self._ffin:
-                continue
-            op = self._mop
-            data = self._msg
-            self._mop = 0
-            self._msg = None
-            if op == OP_TEXT:
-                if not self._utf8.finish():
-                    raise _Fail(1007, "text message ends inside a UTF-8 sequence")
-                return events.TextMessage(str(data, "utf-8"))
-            return events.BytesMessage(bytes(data))
+            if r is not None:
+                return r
 
-    def _header(self, b0, b1, pos, avail):
+    def _text(self, pos, n):
+        s = decode_view(self._rxmv[pos : pos + n])
+        if s is None or (LAX and len(s) != n and not strict_ok(self._rx, pos, pos + n)):
+            return self._fail(1007, "invalid UTF-8 in a text message")
+        return events.TextMessage(s)
+
+    def _header(self, pos, avail):
+        # True: a header was consumed; False: more bytes needed; else the close event.
+        b0 = self._rx[pos]
+        n = self._rx[pos + 1]
+        if (b0 == 0x81 or b0 == 0x82) and n <= 126 and not self._mop:
+            # Common case: a final, unmasked text/binary frame with a 7- or 16-bit length.
+            if n == 126:
+                if avail < 4:
+                    return False
+                n = (self._rx[pos + 2] << 8) | self._rx[pos + 3]
+                self._pos = pos + 4
+            else:
+                self._pos = pos + 2
+            if n > self.max_message_size:
+                return self._fail(1009, "message over %d bytes" % self.max_message_size)
+            self._fop = b0 & 0x0F
+            self._ffin = 0x80
+            self._fleft = n
+            return True
+        return self._header_rules(b0, n, pos, avail)
+
+    def _header_rules(self, b0, b1, pos, avail):
         # Checks every rule the first two bytes allow before waiting for the rest.
         if b0 & 0x70:
-            raise _Fail(1002, "reserved bits set")
+            return self._fail(1002, "reserved bits set")
         if b1 & 0x80:
-            raise _Fail(1002, "masked frame from the server")
+            return self._fail(1002, "masked frame from the server")
         op = b0 & 0x0F
         fin = b0 & 0x80
         n = b1 & 0x7F
         if op >= OP_CLOSE:
             if op > OP_PONG:
-                raise _Fail(1002, "reserved opcode %d" % op)
+                return self._fail(1002, "reserved opcode %d" % op)
             if not fin:
-                raise _Fail(1002, "fragmented control frame")
+                return self._fail(1002, "fragmented control frame")
             if n > 125:
-                raise _Fail(1002, "control frame longer than 125 bytes")
+                return self._fail(1002, "control frame longer than 125 bytes")
             if op == OP_CLOSE and n == 1:
-                raise _Fail(1002, "close frame with a 1-byte payload")
+                return self._fail(1002, "close frame with a 1-byte payload")
         elif op > OP_BINARY:
-            raise _Fail(1002, "reserved opcode %d" % op)
+            return self._fail(1002, "reserved opcode %d" % op)
         elif op == 0:
             if not self._mop:
-                raise _Fail(1002, "continuation frame without a message to continue")
+                return self._fail(1002, "continuation frame without a message to continue")
         elif self._mop:
-            raise _Fail(1002, "new message inside a fragmented message")
+            return self._fail(1002, "new message inside a fragmented message")
         h = 2
         if n == 126:
             h = 4
@@ -336,16 +331,53 @@ class ClientProtocol:
                 return False
             n = int.from_bytes(self._rxmv[pos + 2 : pos + 10], "big")
             if n >> 63:
-                raise _Fail(1002, "frame length with the most significant bit set")
+                return self._fail(1002, "frame length with the most significant bit set")
         if op < OP_CLOSE:
             total = n + (len(self._msg) if op == 0 else 0)
             if total > self.max_message_size:
-                raise _Fail(1009, "message over %d bytes" % self.max_message_size)
+                return self._fail(1009, "message over %d bytes" % self.max_message_size)
         self._pos = pos + h
         self._fop = op
         self._ffin = fin
         self._fleft = n
         return True
+
+    def _slow_frame(self, op, pos, avail, n):
+        # Control frames, fragments, and frames not yet wholly received.
+        # None: go on parsing; False: more bytes needed; else an event.
+        if op >= OP_CLOSE:
+            if avail < n:
+                return False
+            payload = bytes(self._rxmv[pos : pos + n])
+            self._pos = pos + n
+            self._fop = -1
+            return self._control(op, payload)
+        if op:  # the first frame of a fragmented (or not yet complete) message
+            self._mop = op
+            self._msg = bytearray()
+            self._utf8.reset()
+            self._fop = 0
+        take = avail if avail < n else n
+        if take:
+            if self._mop == OP_TEXT and not self._utf8.feed(self._rx, pos, pos + take):
+                return self._fail(1007, "invalid UTF-8 in a text message")
+            self._msg.extend(self._rxmv[pos : pos + take])
+            self._pos = pos + take
+            self._fleft = n = n - take
+        if n:
+            return False
+        self._fop = -1
+        if not self._ffin:
+            return None
+        op = self._mop
+        data = self._msg
+        self._mop = 0
+        self._msg = None
+        if op == OP_TEXT:
+            if not self._utf8.finish():
+                return self._fail(1007, "text message ends inside a UTF-8 sequence")
+            return events.TextMessage(str(data, "utf-8"))
+        return events.BytesMessage(bytes(data))
 
     def _control(self, op, payload):
         if op == OP_PING:
@@ -359,10 +391,10 @@ class ClientProtocol:
         if payload:
             code = (payload[0] << 8) | payload[1]
             if not check_close_code(code):
-                raise _Fail(1002, "invalid close code %d" % code)
+                return self._fail(1002, "invalid close code %d" % code)
             reason = decode_utf8(payload, 2)
             if reason is None:
-                raise _Fail(1007, "invalid UTF-8 in the close reason")
+                return self._fail(1007, "invalid UTF-8 in the close reason")
         if self.state == OPEN:
             self._out.append(bytes(self._writer.frame(OP_CLOSE, close_payload(code if payload else None))))
         self.state = CLOSED

@@ -60,14 +60,15 @@ def _is_pem(data):
 
 
 class Transport:
-    """readinto/write/drain/close over one connected stream."""
+    """readinto/write/drain/close over one connected stream (CPython asyncio streams)."""
+
+    # Whether the end of stream shows up after a closing handshake (see MicroPythonTransport).
+    eof_after_close = True
 
     def __init__(self, reader, writer, sock):
         self._r = reader
         self._w = writer
         self._sock = sock
-        if _MICROPYTHON_STREAMS:
-            self.readinto = reader.readinto
 
     async def readinto(self, buf):
         """Read into buf (a memoryview); 0 at end of stream."""
@@ -77,7 +78,9 @@ class Transport:
         return n
 
     def write(self, data):
+        """Queue data (copied or sent at once); True if nothing is left to drain."""
         self._w.write(data)
+        return self._w.transport.get_write_buffer_size() == 0
 
     async def drain(self):
         await self._w.drain()
@@ -87,11 +90,29 @@ class Transport:
             self._w.close()
         except OSError:
             pass
-        if _MICROPYTHON_STREAMS and self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
+
+
+class MicroPythonTransport(Transport):
+    """The same over MicroPython's asyncio Stream, reading straight into our buffer."""
+
+    def __init__(self, stream, sock, tls=False):
+        self._w = stream
+        self._sock = sock
+        self.readinto = stream.readinto  # no copy: the socket fills the protocol's buffer
+        # MicroPython's TLS socket never reports the server's close_notify as end of stream,
+        # and the server waits for ours: waiting for EOF there would only run into the timeout.
+        self.eof_after_close = not tls
+
+    def write(self, data):
+        w = self._w
+        w.write(data)  # tries the socket at once; keeps in out_buf what it did not take
+        return not w.out_buf
+
+    def close(self):
+        try:
+            self._sock.close()
+        except OSError:
+            pass
 
 
 def _ders(data):
@@ -179,7 +200,7 @@ async def _mp_open(host, port, cfg):
         sock.setblocking(False)
     stream = asyncio.StreamReader(sock)
     await _writable(sock)
-    return Transport(stream, stream, raw if cfg is None else sock)
+    return MicroPythonTransport(stream, sock, cfg is not None)
 
 
 def _writable(sock):

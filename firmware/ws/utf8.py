@@ -4,9 +4,9 @@
 # code points above U+10FFFF through. Detected once here; CPython's decoder is already strict.
 try:
     b"\xed\xa0\x80".decode("utf-8")
-    _LAX = True
+    LAX = True
 except UnicodeError:
-    _LAX = False
+    LAX = False
 
 # Bytes that never occur in strict UTF-8 but pass a structural check.
 _BANNED = (b"\xc0", b"\xc1", b"\xf5", b"\xf6", b"\xf7")
@@ -19,7 +19,8 @@ _SECOND = (
 )
 
 
-def _strict_ok(buf, start, end):
+def strict_ok(buf, start, end):
+    """After a structural decode: True unless buf[start:end] has an overlong, surrogate or >U+10FFFF."""
     # Only called on bytes that already passed the structural check, so a lead has a successor.
     for b in _BANNED:
         if buf.find(b, start, end) >= 0:
@@ -38,14 +39,19 @@ def decode_utf8(buf, start=0, end=None):
     """Return buf[start:end] (bytes or bytearray) decoded as str, or None if not strict UTF-8."""
     if end is None:
         end = len(buf)
-    try:
-        s = str(memoryview(buf)[start:end], "utf-8")  # allocates the str, nothing else
-    except UnicodeError:
-        return None
+    s = decode_view(memoryview(buf)[start:end])
     # All-ASCII text has as many characters as bytes and needs no further check.
-    if _LAX and len(s) != end - start and not _strict_ok(buf, start, end):
+    if s is None or (LAX and len(s) != end - start and not strict_ok(buf, start, end)):
         return None
     return s
+
+
+def decode_view(view):
+    """str of a bytes-like object, or None; strict on CPython, structural only where LAX."""
+    try:
+        return str(view, "utf-8")
+    except UnicodeError:
+        return None
 
 
 def _seq_len(c):

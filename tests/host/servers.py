@@ -112,6 +112,31 @@ class WsServer:
         self._l.stop()
 
 
+def _has_close(data):
+    # Walks the client's (masked) frames; True once a whole close frame is there.
+    i = 0
+    while i + 2 <= len(data):
+        n = data[i + 1] & 0x7F
+        h = 2
+        if n == 126:
+            if i + 4 > len(data):
+                return False
+            n = int.from_bytes(data[i + 2 : i + 4], "big")
+            h = 4
+        elif n == 127:
+            if i + 10 > len(data):
+                return False
+            n = int.from_bytes(data[i + 2 : i + 10], "big")
+            h = 10
+        end = i + h + 4 + n
+        if end > len(data):
+            return False
+        if data[i] & 0x0F == 8:
+            return True
+        i = end
+    return False
+
+
 class RawServer:
     """Accepts one connection at a time: answers the handshake (or sends `response` raw),
     sends `script` bytes, then records what the client sends until it closes."""
@@ -156,6 +181,8 @@ class RawServer:
                     if not chunk:
                         break
                     data += chunk
+                    if _has_close(data):  # like a real server: close TCP after the close frame
+                        break
             except (TimeoutError, ConnectionError):
                 pass
             self.received.append(data)

@@ -11,6 +11,8 @@ from wsutil import accept_response, fixed_random, split_frames
 class FakeTransport:
     """Records every write; serves scripted input chunks to readinto."""
 
+    eof_after_close = True
+
     def __init__(self, chunks):
         self.chunks = list(chunks)
         self.writes = []
