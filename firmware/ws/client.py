@@ -101,21 +101,26 @@ class WebSocket:
         """Send a str as a text message, bytes-like as a binary message."""
         if self._closed is not None or self._p.state != OPEN:
             self._check_open()
+        if self._lock.locked():  # the frame is a view of a shared buffer: build it in turn
+            await self._send_queued(0 if isinstance(data, str) else 1, data)
+            return
         p = self._p
         try:
-            if self._lock.locked():  # the frame is a view of a shared buffer: build it in turn
-                await self._send_queued(0 if isinstance(data, str) else 1, data)
-            elif not self._t.write(p.send_text(data) if isinstance(data, str) else p.send_bytes(data)):
-                await self._drain()
+            done = self._t.write(p.send_text(data) if isinstance(data, str) else p.send_bytes(data))
         except OSError as e:
             self._lost("write failed: %s" % (e,))
             raise self._closed
+        if not done:
+            await self._drain()
 
     async def _drain(self):
         lock = self._lock
         await lock.acquire()  # free, so taken without yielding
         try:
             await self._t.drain()
+        except OSError as e:
+            self._lost("write failed: %s" % (e,))
+            raise self._closed
         finally:
             lock.release()
 
@@ -176,29 +181,25 @@ class WebSocket:
             if ev is None:
                 if self._closed is not None:
                     raise self._closed
-                await self._read()
+                self._reader = asyncio.current_task()
+                try:
+                    n = await self._t.readinto(p.recv_buffer())  # straight into the core's buffer
+                except OSError as e:
+                    n = 0
+                    self._abort_reason = self._abort_reason or "read failed: %s" % (e,)
+                except _CancelledError:
+                    self._reader = None
+                    if self._abort_reason is None:
+                        raise
+                    self._lost(self._abort_reason)
+                    raise self._closed
+                self._reader = None
+                p.received(n)
+                self.last_received = ticks_ms()
             elif type(ev) is events.TextMessage or type(ev) is events.BytesMessage:
                 return ev.data
             else:
                 await self._on_control(ev)
-
-    async def _read(self):
-        p = self._p
-        self._reader = asyncio.current_task()
-        try:
-            n = await self._t.readinto(p.recv_buffer())
-        except OSError as e:
-            n = 0
-            self._abort_reason = self._abort_reason or "read failed: %s" % (e,)
-        except _CancelledError:
-            if self._abort_reason is None:
-                raise
-            self._lost(self._abort_reason)
-            raise self._closed
-        finally:
-            self._reader = None
-        p.received(n)
-        self.last_received = ticks_ms()
 
     async def _on_control(self, ev):
         t = type(ev)

@@ -66,6 +66,20 @@ class FrameWriter:
         self._rand = random_bytes
         self._buf = bytearray(_DATA + capacity)
         self._mv = memoryview(self._buf)
+        self._keys = b""  # random bytes drawn 256 at a time: one allocation per 64 frames
+        self._k = 0
+
+    def _key(self, buf):
+        k = self._k
+        if k == len(self._keys):
+            self._keys = self._rand(256)
+            k = 0
+        keys = self._keys
+        buf[_KEY] = keys[k]
+        buf[_KEY + 1] = keys[k + 1]
+        buf[_KEY + 2] = keys[k + 2]
+        buf[_KEY + 3] = keys[k + 3]
+        self._k = k + 4
 
     def frame(self, opcode, data, fin=True):
         """One masked frame holding data (bytes-like), as a memoryview of the buffer."""
@@ -77,7 +91,7 @@ class FrameWriter:
         mv = self._mv
         if n:
             mv[_DATA : _DATA + n] = data
-        mv[_KEY:_DATA] = self._rand(4)
+        self._key(self._buf)
         mask16(self._buf, n)
         return mv[_header(self._buf, opcode | 0x80 if fin else opcode, n) : _DATA + n]
 

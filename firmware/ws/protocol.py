@@ -39,7 +39,7 @@ class ClientProtocol:
     max_message_size = 16384  # larger incoming messages fail the connection with 1009
     fragment_size = 4096  # larger outgoing messages are sent as several frames
     max_header_size = 4096  # larger handshake responses are refused
-    rx_buffer_size = 1024  # initial receive buffer; frames stream through it
+    rx_buffer_size = 2048  # receive buffer; larger frames stream through it
 
     def __init__(
         self,
@@ -88,6 +88,7 @@ class ClientProtocol:
         self._mop = 0  # opcode of the fragmented message being assembled (0: none)
         self._msg = None
         self._utf8 = Utf8Validator()
+        self._vdone = 0  # bytes of a partly received text frame already validated
 
     # ---- input ----------------------------------------------------------------------------
 
@@ -241,47 +242,60 @@ class ClientProtocol:
 
     def _parse(self):
         while True:
-            pos = self._pos
-            avail = self._end - pos
             op = self._fop
             if op < 0:
-                if avail < 2:
-                    return self._need_more()
-                r = self._header(pos, avail)
-                if r is True:
-                    continue
-                if r is False:
-                    return self._need_more()
-                return r
-            n = self._fleft
-            if 0 < op < OP_CLOSE and self._ffin and avail >= n:
-                # Fast path: a whole unfragmented message in the buffer, delivered from it.
-                self._pos = pos + n
-                self._fop = -1
-                if op == OP_TEXT:
-                    return self._text(pos, n)
-                return events.BytesMessage(bytes(self._rxmv[pos : pos + n]))
-            r = self._slow_frame(op, pos, avail, n)
-            if r is False:
-                return self._need_more()
-            if r is not None:
-                return r
+                op = self._header()
+            elif op and op < OP_CLOSE and self._ffin and self._fleft <= len(self._rx):
+                # A final frame that fits the buffer: deliver it from there once complete.
+                if self._end - self._pos >= self._fleft:
+                    return self._deliver(op)
+                return self._partial(op)
+            else:
+                op = self._slow_frame(op)
+            if op is not True:
+                return op
+
+    def _deliver(self, op):
+        pos = self._pos
+        n = self._fleft
+        self._pos = pos + n
+        self._fop = -1
+        if op == OP_TEXT:
+            return self._text(pos, n)
+        return events.BytesMessage(bytes(self._rxmv[pos : pos + n]))
+
+    def _partial(self, op):
+        # Fail as early as the bytes allow: validate the text that has arrived so far.
+        pos = self._pos
+        avail = self._end - pos
+        if op == OP_TEXT and avail > self._vdone:
+            if not self._utf8.feed(self._rx, pos + self._vdone, pos + avail):
+                return self._fail(1007, "invalid UTF-8 in a text message")
+            self._vdone = avail
+        return self._need_more()
 
     def _text(self, pos, n):
+        if self._vdone:  # parts were validated while the frame arrived; decoded whole now
+            self._vdone = 0
+            self._utf8.reset()
         s = decode_view(self._rxmv[pos : pos + n])
         if s is None or (LAX and len(s) != n and not strict_ok(self._rx, pos, pos + n)):
             return self._fail(1007, "invalid UTF-8 in a text message")
         return events.TextMessage(s)
 
-    def _header(self, pos, avail):
-        # True: a header was consumed; False: more bytes needed; else the close event.
+    def _header(self):
+        # True: a header was consumed; else what _need_more() says, or the close event.
+        pos = self._pos
+        avail = self._end - pos
+        if avail < 2:
+            return self._need_more()
         b0 = self._rx[pos]
         n = self._rx[pos + 1]
         if (b0 == 0x81 or b0 == 0x82) and n <= 126 and not self._mop:
             # Common case: a final, unmasked text/binary frame with a 7- or 16-bit length.
             if n == 126:
                 if avail < 4:
-                    return False
+                    return self._need_more()
                 n = (self._rx[pos + 2] << 8) | self._rx[pos + 3]
                 self._pos = pos + 4
             else:
@@ -323,12 +337,12 @@ class ClientProtocol:
         if n == 126:
             h = 4
             if avail < 4:
-                return False
+                return self._need_more()
             n = (self._rx[pos + 2] << 8) | self._rx[pos + 3]
         elif n == 127:
             h = 10
             if avail < 10:
-                return False
+                return self._need_more()
             n = int.from_bytes(self._rxmv[pos + 2 : pos + 10], "big")
             if n >> 63:
                 return self._fail(1002, "frame length with the most significant bit set")
@@ -342,16 +356,20 @@ class ClientProtocol:
         self._fleft = n
         return True
 
-    def _slow_frame(self, op, pos, avail, n):
-        # Control frames, fragments, and frames not yet wholly received.
-        # None: go on parsing; False: more bytes needed; else an event.
+    def _slow_frame(self, op):
+        # Control frames, fragments, and frames larger than the buffer.
+        # True: go on parsing; else what _need_more() says, or an event.
+        pos = self._pos
+        avail = self._end - pos
+        n = self._fleft
         if op >= OP_CLOSE:
             if avail < n:
-                return False
+                return self._need_more()
             payload = bytes(self._rxmv[pos : pos + n])
             self._pos = pos + n
             self._fop = -1
-            return self._control(op, payload)
+            ev = self._control(op, payload)
+            return True if ev is None else ev
         if op:  # the first frame of a fragmented (or not yet complete) message
             self._mop = op
             self._msg = bytearray()
@@ -365,10 +383,10 @@ class ClientProtocol:
             self._pos = pos + take
             self._fleft = n = n - take
         if n:
-            return False
+            return self._need_more()
         self._fop = -1
         if not self._ffin:
-            return None
+            return True
         op = self._mop
         data = self._msg
         self._mop = 0
