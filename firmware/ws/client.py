@@ -11,7 +11,7 @@ from compat import ticks_diff, ticks_ms
 from ws import events
 from ws.errors import ConnectionClosed, HandshakeError, TLSError, WebSocketError, WebSocketTimeout
 from ws.protocol import OPEN, ClientProtocol
-from ws.transport import TLSConfig, open_transport
+from ws.transport import open_transport
 from ws.url import parse_url
 
 _TimeoutError = asyncio.TimeoutError
@@ -309,6 +309,8 @@ async def connect(
     u = parse_url(url)
     tls = None
     if u.secure:
+        from ws.tls import TLSConfig  # loaded only for wss://
+
         tls = TLSConfig(cadata, fingerprint, insecure, server_hostname)
     try:
         t = await _timed(open_transport(u.host, u.port, tls), connect_timeout, "connect")

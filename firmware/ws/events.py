@@ -12,9 +12,6 @@ class Event:
                 return False
         return True
 
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
     def __repr__(self):
         parts = ["%s=%r" % (name, getattr(self, name)) for name in self._fields]
         return "%s(%s)" % (type(self).__name__, ", ".join(parts))

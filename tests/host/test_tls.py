@@ -89,7 +89,7 @@ def test_insecure_must_be_asked_for_by_name(tls, runtime):
 
 
 def test_malformed_fingerprint_is_a_clear_error():
-    from ws.transport import parse_fingerprint
+    from ws.tls import parse_fingerprint
 
     with pytest.raises(ValueError, match="SHA-256"):
         parse_fingerprint("abcd")
