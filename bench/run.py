@@ -120,7 +120,10 @@ def _module_names():
                 rel = os.path.relpath(os.path.join(folder, f), FIRMWARE)[:-3].replace(os.sep, ".")
                 found.append(rel[:-9] if rel.endswith(".__init__") else rel)
     ordered = ["asyncio"] + [m for m in known if m in found]
-    ordered += sorted(m for m in found if m not in ordered and m != "ws.client" and m.startswith("ws"))
+    # ws._cpython is never loaded on MicroPython and ws.tls only for wss://: a ws:// client
+    # does not pay for them, so the stage breakdown leaves them out.
+    skip = ("ws.client", "ws._cpython", "ws.tls")
+    ordered += sorted(m for m in found if m not in ordered and m not in skip and m.startswith("ws"))
     if "ws.client" in found:
         ordered.append("ws.client")
     return ordered
