@@ -76,24 +76,25 @@ def events_of(p, data=None, step=None):
     return out
 
 
+def _lengths(frame):
+    # (header length before the key, payload length) of one client frame.
+    n = frame[1] & 0x7F
+    if n == 126:
+        return 4, (frame[2] << 8) | frame[3]
+    if n == 127:
+        return 10, int.from_bytes(frame[2:10], "big")
+    return 2, n
+
+
 def unmask(frame):
     """(fin, opcode, payload) of one client frame, unmasking it; checks the mask bit is set."""
-    b0 = frame[0]
-    b1 = frame[1]
-    assert b1 & 0x80, "client frames must be masked"
-    n = b1 & 0x7F
-    i = 2
-    if n == 126:
-        n = (frame[2] << 8) | frame[3]
-        i = 4
-    elif n == 127:
-        n = int.from_bytes(frame[2:10], "big")
-        i = 10
+    assert frame[1] & 0x80, "client frames must be masked"
+    i, n = _lengths(frame)
     key = frame[i : i + 4]
     data = frame[i + 4 : i + 4 + n]
     assert len(data) == n, "frame is truncated"
     payload = bytes(data[j] ^ key[j % 4] for j in range(n))
-    return bool(b0 & 0x80), b0 & 0x0F, payload
+    return bool(frame[0] & 0x80), frame[0] & 0x0F, payload
 
 
 def split_frames(data):
@@ -101,14 +102,7 @@ def split_frames(data):
     out = []
     data = bytes(data)
     while data:
-        n = data[1] & 0x7F
-        i = 2
-        if n == 126:
-            n = (data[2] << 8) | data[3]
-            i = 4
-        elif n == 127:
-            n = int.from_bytes(data[2:10], "big")
-            i = 10
+        i, n = _lengths(data)
         size = i + 4 + n
         out.append(unmask(data[:size]))
         data = data[size:]
