@@ -26,7 +26,7 @@ test-cpython: setup    ## pytest on CPython only
 	$(PY) -m pytest -q tests
 
 test-micropython: setup ## the portable tests on the MicroPython interpreter only
-	MICROPYPATH=.frozen:firmware:tests $(MPY) tests/mprun.py tests/portable
+	MICROPYPATH=.frozen:simulator/fakes:firmware:tests $(MPY) tests/mprun.py tests/portable
 
 mpy: setup             ## compile every firmware file with mpy-cross for the ESP32 (xtensawin)
 	@bash scripts/mpy.sh xtensawin build/mpy-esp32

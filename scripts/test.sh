@@ -11,7 +11,7 @@ python -m pytest -q -p no:cacheprovider tests 2>&1 | tee build-pytest.log
 cpy=$(grep -E '^[0-9]+ (passed|failed)|^=+ .*(passed|failed)' build-pytest.log | tail -1 | tr -d '=' | sed 's/^ *//')
 
 section "portable tests (MicroPython $(micropython -c 'import sys; print(sys.version.split(";")[1].split()[1])'))"
-MICROPYPATH=.frozen:firmware:tests micropython tests/mprun.py tests/portable 2>&1 | tee build-mp.log
+MICROPYPATH=.frozen:simulator/fakes:firmware:tests micropython tests/mprun.py tests/portable 2>&1 | tee build-mp.log
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 mp=$(grep '^micropython:' build-mp.log | tail -1)
 

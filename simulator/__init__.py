@@ -1,0 +1,1 @@
+"""The simulator: makes CPython and the MicroPython unix interpreter look like an ESP32."""
