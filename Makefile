@@ -9,7 +9,7 @@ URL     ?= ws://127.0.0.1:9001
 AGENT   ?= esp32-ws
 RUNTIME ?= cpython
 
-.PHONY: setup test test-cpython test-micropython mpy lint format bench testee clean
+.PHONY: sim setup test test-cpython test-micropython mpy lint format bench testee clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,9 @@ $(STAMP): requirements.txt
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+sim: setup             ## boot one simulated board (RUNTIME=cpython|micropython); Ctrl-C stops it
+	$(PY) -m simulator --runtime "$(RUNTIME)"
 
 test: setup            ## everything: pytest, MicroPython runner, mpy-cross, ruff
 	@bash scripts/test.sh

@@ -35,14 +35,23 @@ class QuietWorld:
     def output_changed(self, pin, level):
         pass
 
+    def pwm_changed(self, pin, freq, duty_u16):
+        """A PWM output changed: freq in Hz and duty 0-65536 (65536 = always on); 0, 0 = stopped."""
+        pass
+
     def i2c_device(self, bus_id, addr):
         return None
 
     def onewire_devices(self, pin):
+        """The 1-Wire devices on GPIO pin (e.g. simonewire.DS18B20); the same objects every call."""
         return []
 
     def dht_reading(self, pin, model):
-        """(temperature C, humidity %) or None when the sensor does not answer."""
+        """(temperature C, humidity %) or None when the sensor does not answer.
+
+        model is "DHT11" or "DHT22"; 5 raw bytes instead stand for a frame as the sensor sent it
+        (e.g. with a bad checksum).
+        """
         return None
 
     def mcu_temperature(self):
@@ -55,6 +64,54 @@ class QuietWorld:
     def time_source(self):
         """Seconds since the Unix epoch for ntptime, or None when unreachable."""
         return None
+
+    def wifi_connect_ms(self):
+        """How long one Wi-Fi association attempt takes (network.WLAN.connect); 0 = at once."""
+        return 0
+
+
+class Airwaves:
+    """Radio faults between one board and the world's access points (the fault-injection API).
+
+    drop(ssid) silences an access point (None: all of them) as if switched off or out of range,
+    restore(ssid) brings it back (None: everything), set_rssi(ssid, dbm) forces its signal
+    (None: the world's again). An access point at FLOOR_DBM or weaker is out of range.
+    """
+
+    FLOOR_DBM = -100
+
+    def __init__(self):
+        self.dropped = []  # SSIDs silenced; "*" silences every access point
+        self.rssi = {}  # SSID -> forced RSSI in dBm
+
+    def drop(self, ssid=None):
+        key = "*" if ssid is None else ssid
+        if key not in self.dropped:
+            self.dropped.append(key)
+
+    def restore(self, ssid=None):
+        if ssid is None:
+            self.dropped = []
+        elif ssid in self.dropped:
+            self.dropped.remove(ssid)
+
+    def set_rssi(self, ssid, dbm):
+        if dbm is None:
+            self.rssi.pop(ssid, None)
+        else:
+            self.rssi[ssid] = int(dbm)
+
+    def heard(self, access_points):
+        """The world's access points as this board hears them: faults applied, SSIDs as str."""
+        if "*" in self.dropped:
+            return []
+        out = []
+        for ap in access_points:
+            ssid = ap[0] if isinstance(ap[0], str) else str(ap[0], "utf-8")
+            rssi = self.rssi.get(ssid, ap[3])
+            if ssid not in self.dropped and rssi > self.FLOOR_DBM:
+                out.append((ssid, bytes(ap[1]), ap[2], rssi, ap[4], ap[5], ap[6]))
+        return out
 
 
 class SimBoard:
@@ -69,6 +126,11 @@ class SimBoard:
         self.reset_cause = PWRON_RESET
         self.wifi_active = False  # set by network.WLAN(STA/AP).active(); ADC2 refuses reads then
         self.pins = {}  # GPIO number -> the machine.Pin state object of that pin
+        self.machine = None  # simchip.Chip: the machine fake's CPU freq, WDT, RTC, timers; made on use
+        self.clock = None  # a function giving milliseconds for WDT/Timer/RTC; None = the host's clock
+        self.air = Airwaves()  # Wi-Fi faults: dropped access points, forced RSSI
+        self.wlan = None  # network.py's Wi-Fi state (interfaces, link, config), made on first use
+        self.wake_sources = {}  # esp32.wake_on_*(): "ext0", "ext1", "touch", "ulp", "gpio" -> setting
         n = 0
         for ch in board_id:
             n = (n * 31 + ord(ch)) & 0xFFFFFF
@@ -80,11 +142,33 @@ class SimBoard:
             raise OSError(2, "no flash folder for this board")
         return self.flash_dir + "/" + name.lstrip("/")
 
+    def nvs_path(self, namespace):
+        """Host file of an esp32.NVS namespace: beside the flash folder, as NVS is its own partition."""
+        if self.flash_dir is None:
+            raise OSError(2, "no flash folder for this board")
+        return self.flash_dir.rstrip("/") + ".nvs/" + namespace + ".json"
+
     def reset(self, cause):
         raise BoardReset(cause)
 
 
 BOARD = SimBoard(flash_dir=os.getcwd() if hasattr(os, "getcwd") else None)
+
+
+def gpio_number(pin):
+    """The GPIO number of a pin given to a driver (dht, onewire): an int, or an object with an
+    integer id: pin.id() if it has that method, else the machine fake's pin._id, else int(pin)."""
+    if isinstance(pin, int):
+        return pin
+    get = getattr(pin, "id", None)
+    if callable(get):
+        return get()
+    if isinstance(getattr(pin, "_id", None), int):
+        return pin._id
+    try:
+        return int(pin)
+    except (TypeError, ValueError):
+        raise TypeError("expecting a pin, not %s" % type(pin).__name__)
 
 
 def use(board):

@@ -1,0 +1,72 @@
+"""python -m simulator: a board boots firmware/ unchanged on both runtimes, reboots, keeps its flash."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def simulate(tmp_path, *args, timeout=60):
+    cmd = [sys.executable, "-m", "simulator", "--flash", str(tmp_path / "flash")] + list(args)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_board_boots_the_firmware_and_prints_its_console(tmp_path, runtime):
+    r = simulate(tmp_path, "--runtime", runtime, "--duration", "2.5")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "rst:0x1 (POWERON_RESET), board sim-0001" in out
+    assert "main.py: ESP32-DevKitC, reset cause 1" in out
+    assert "reading 0: chip temperature " in out and "reading 1:" in out
+    with open(tmp_path / "flash" / "board.json") as f:
+        assert json.load(f)["chip"] == "ESP32"
+
+
+REBOOTING_MAIN = """
+import machine
+try:
+    open("booted-once").close()
+    print("second boot, cause", machine.reset_cause())
+except OSError:
+    with open("booted-once", "w") as f:
+        f.write("1")
+    print("first boot, resetting")
+    machine.reset()
+"""
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_machine_reset_reboots_and_flash_survives(tmp_path, runtime):
+    fw = tmp_path / "fw"
+    fw.mkdir()
+    (fw / "main.py").write_text(REBOOTING_MAIN)
+    r = simulate(tmp_path, "--runtime", runtime, "--firmware", str(fw), "--duration", "3")
+    out = r.stdout
+    assert "first boot, resetting" in out, out + r.stderr
+    assert "rst:0xc (SW_CPU_RESET)" in out
+    assert "second boot, cause 2" in out  # machine.HARD_RESET after machine.reset()
+    assert (tmp_path / "flash" / "booted-once").exists()
+
+
+def test_bad_board_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "board.json"
+    bad.write_text("{not json")
+    r = simulate(tmp_path, "--board", str(bad))
+    assert r.returncode == 2 and "not valid JSON" in r.stderr
+    bad.write_text('{"name": "x"}')
+    r = simulate(tmp_path, "--board", str(bad))
+    assert r.returncode == 2 and "'chip'" in r.stderr
+    r = simulate(tmp_path, "--board", str(tmp_path / "missing.json"))
+    assert r.returncode == 2 and "missing.json" in r.stderr
+
+
+def test_missing_config_or_firmware_is_a_clear_error(tmp_path):
+    r = simulate(tmp_path, "--config", str(tmp_path / "nope.json"))
+    assert r.returncode == 2 and "nope.json does not exist" in r.stderr
+    r = simulate(tmp_path, "--firmware", str(tmp_path))
+    assert r.returncode == 2 and "has no main.py" in r.stderr
