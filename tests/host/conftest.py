@@ -12,6 +12,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "net"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
+sys.path.insert(0, ROOT)
 
 MICROPYTHON = shutil.which("micropython") or os.path.join(ROOT, ".venv", "bin", "micropython")
 

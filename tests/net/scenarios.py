@@ -149,3 +149,16 @@ async def concurrent_send(url, arg):
 
 async def run(name, url, arg):
     return await globals()[name](url, arg)
+
+
+async def timed_echo(url, arg):
+    """One echo after connecting; how long it took in ms."""
+    from compat import ticks_diff, ticks_ms
+
+    ws = await connect(url)
+    t0 = ticks_ms()
+    await ws.send("ping through the link")
+    got = await ws.recv()
+    ms = ticks_diff(ticks_ms(), t0)
+    await ws.close()
+    return {"echo": got, "ms": ms}
