@@ -2,6 +2,14 @@
 
 Runs firmware/boot.py and main.py unchanged in a child process whose console output is the
 board's serial output; the board's flash folder keeps its files across reboots.
+
+Plain mode (the default; `make sim`, tests): the console goes to this program's stdout and
+nobody can type; when main.py ends or is interrupted the board prints its REPL banner and the
+process ends. Serial mode (--serial, or --rfc2217-port): the console is a pseudo-terminal that
+behaves like the board's USB serial port (friendly and raw REPL, Ctrl-C, soft reset), for a
+terminal program or `mpremote connect /dev/pts/N`; with --rfc2217-port it is also served as
+rfc2217://127.0.0.1:N, where DTR/RTS reset the board as a dev board's auto-reset circuit does.
+Serial mode prints `serial: PATH` (and `rfc2217: URL`) and runs until stopped.
 """
 
 import argparse
@@ -12,6 +20,8 @@ import signal
 import subprocess
 import sys
 import time
+
+from simulator import serialport
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
@@ -101,6 +111,10 @@ def board_command(runtime, flash, board_id, seed, heap=ESP32_HEAP, firmware=FIRM
     return [sys.executable, "-u"] + args, env
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m simulator", description=__doc__.splitlines()[0])
     ap.add_argument("--board", default=DEFAULT_BOARD, help="board file (JSON)")
@@ -112,6 +126,14 @@ def main(argv=None):
     ap.add_argument("--firmware", default=FIRMWARE, help="the folder whose boot.py and main.py run")
     ap.add_argument("--heap", default=ESP32_HEAP, help="MicroPython heap left for the application")
     ap.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: until Ctrl-C)")
+    ap.add_argument("--serial", action="store_true", help="serve the console on a pseudo-terminal")
+    ap.add_argument(
+        "--rfc2217-port",
+        type=int,
+        metavar="N",
+        help="serial mode, also over RFC 2217 on 127.0.0.1:N (0: a free port); DTR/RTS reset the board",
+    )
+    ap.add_argument("--log", help="serial mode: append everything the board prints to this file")
     a = ap.parse_args(argv)
     try:
         board = load_board(a.board)
@@ -127,7 +149,16 @@ def main(argv=None):
         return 2
     print("simulator: %s (%s) as %s on %s, flash %s" % (board["name"], board["chip"], a.id, a.runtime, flash))
     sys.stdout.flush()
-    proc = subprocess.Popen(cmd, env=env)
+    signal.signal(signal.SIGTERM, _terminated)  # a stop by PID cleans up as Ctrl-C does
+    if a.serial or a.rfc2217_port is not None:
+        try:
+            return serialport.serve(cmd, env, a.rfc2217_port, a.duration, a.log)
+        except KeyboardInterrupt:
+            return 0
+        except OSError as e:
+            print("simulator: serial port: %s" % e, file=sys.stderr)
+            return 2
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
     try:
         if a.duration:
             deadline = time.monotonic() + a.duration

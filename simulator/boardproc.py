@@ -1,10 +1,17 @@
-"""One simulated board's process: runs boot.py and main.py from firmware/ as the board would.
+"""One simulated board's process: boots boot.py and main.py, then serves the REPL, as the board would.
 
 Started by `python -m simulator` on CPython or on the MicroPython interpreter (portable code):
     boardproc.py FLASH_DIR FIRMWARE_DIR BOARD_ID SEED
-The working directory is the board's flash folder; firmware/ and the fakes are on the path.
+The working directory is the board's flash folder. A script or module in the flash folder wins
+over the firmware folder's (files copied in with mpremote take effect after a reset); the fakes
+come first, as the port's built-in modules do. Like the ESP32 port's main.c: boot.py, then main.py
+unless the raw REPL is active, then the friendly or raw REPL (simrepl.py) until a soft reset
+(Ctrl-D, sys.exit(), machine.soft_reset()) boots again with the same mode; machine.reset(), the
+watchdog and deepsleep reboot with their reset cause. The process ends when its console input
+ends (plain mode) or its pseudo-terminal goes away (serial mode).
 """
 
+import json
 import os
 import sys
 import time
@@ -17,7 +24,10 @@ except ImportError:  # the MicroPython interpreter already is MicroPython
     pass
 
 import simboard  # noqa: E402 (after the CPython shims)
+import simrepl  # noqa: E402
 
+# The firmware the simulator stands for; tools read the version, the build date is any fixed one.
+FIRMWARE_BANNER = "MicroPython v1.29.0 on 2026-04-06"
 _RESET_NAMES = {
     simboard.PWRON_RESET: "0x1 (POWERON_RESET)",
     simboard.HARD_RESET: "0xc (SW_CPU_RESET)",
@@ -27,50 +37,104 @@ _RESET_NAMES = {
 }
 
 
-def _run(path, firmware):
-    # A script runs with __name__ == "__main__", as boot.py and main.py do on the board.
-    full = firmware + "/" + path
-    try:
-        with open(full) as f:
-            source = f.read()
-    except OSError:
-        return
-    exec(compile(source, path, "exec"), {"__name__": "__main__", "__file__": path})
+def _dirname(path):
+    return path[: path.rfind("/")] if "/" in path else "."
 
 
-def _forget(firmware):
-    # A reset forgets every imported firmware module, as a fresh interpreter would.
+def _script(name, flash, firmware):
+    # The flash folder's copy wins, as a file written to the board's filesystem would.
+    for folder in (flash, firmware):
+        path = folder + "/" + name
+        try:
+            os.stat(path)
+            return path
+        except OSError:
+            pass
+    return None
+
+
+def _set_path(flash):
+    # The board's sys.path is ['', '.frozen', '/lib']: the flash folder, then its lib/, go right
+    # after the fakes (built-in modules win on the board too) and before the firmware folder.
+    here = _dirname(__file__)
+    path = [p for p in sys.path if p not in ("", here, flash, flash + "/lib")]
+    at = 0
+    for i, p in enumerate(path):
+        if p.endswith("fakes") or p == ".frozen":
+            at = i + 1
+    sys.path[:] = path[:at] + ["", flash + "/lib"] + path[at:]
+
+
+def _forget(flash, firmware):
+    # A reset forgets every module the application imported, as a fresh interpreter would;
+    # the fakes stay, since they stand for the chip and its built-in modules.
     for name in list(sys.modules):
-        mod = sys.modules[name]
-        f = getattr(mod, "__file__", "") or ""
-        if f.startswith(firmware):
+        f = getattr(sys.modules[name], "__file__", "") or ""
+        relative = f and f[0] != "/" and not f.startswith(".frozen")  # MicroPython, from ''
+        if f.startswith(firmware) or f.startswith(flash) or relative:
             del sys.modules[name]
+
+
+def _banner(flash):
+    try:
+        with open(flash + "/board.json") as f:
+            board = json.load(f)
+    except (OSError, ValueError):
+        board = {}
+    return "%s; %s with %s" % (
+        FIRMWARE_BANNER,
+        board.get("name", "Generic ESP32 module"),
+        board.get("chip", "ESP32"),
+    )
+
+
+def boot(repl, flash, firmware):
+    """One boot up to the next reset: boot.py, main.py in the friendly mode, then the REPL."""
+    g = {"__name__": "__main__"}  # boot.py, main.py and the REPL share __main__, as on the board
+    ok = repl.run_file("boot.py", _script("boot.py", flash, firmware), g)
+    if ok and repl.mode == simrepl.FRIENDLY:
+        repl.run_file("main.py", _script("main.py", flash, firmware), g)
+    while True:
+        try:
+            if repl.mode == simrepl.RAW:
+                repl.raw(g)
+            else:
+                repl.friendly(g)
+        except KeyboardInterrupt:  # a Ctrl-C that arrived just as code ended: the REPL goes on
+            repl.con.write("\n")
 
 
 def main(argv):
     flash, firmware, board_id, seed = argv[1], argv[2], argv[3], int(argv[4])
     board = simboard.use(simboard.SimBoard(board_id, seed, flash))
+    if os.getenv("SIM_WORLD"):  # imported only when a world is given: it costs heap
+        import simworld
+
+        simworld.install_from_env(board)
     os.chdir(flash)
+    _set_path(flash)
+    simrepl.install_help()
+    # Tracebacks leave out the simulator's frames: the board's own code is C, not Python.
+    hidden = (_dirname(__file__) + "/", _dirname(simrepl.__file__) + "/")
+    repl = simrepl.Repl(simrepl.Console(), _banner(flash), hidden)
+    print("rst:%s, board %s" % (_RESET_NAMES[board.reset_cause], board_id))
     while True:
-        if board.reset_cause == simboard.SOFT_RESET:
-            print("MPY: soft reboot")
-        else:
-            print("rst:%s, board %s" % (_RESET_NAMES.get(board.reset_cause, "?"), board_id))
         try:
-            _run("boot.py", firmware)
-            _run("main.py", firmware)
-            print("main.py ended")  # on a board the REPL would take over here
+            boot(repl, flash, firmware)
+        except simrepl.ConsoleClosed:
+            print()
             return 0
         except simboard.BoardReset as r:
             board.reset_cause = r.cause
-            if r.cause != simboard.SOFT_RESET:
-                board.wlan = None  # a hard reset switches the radio off; a soft one does not
+            _forget(flash, firmware)
+            if r.cause == simboard.SOFT_RESET:
+                print("MPY: soft reboot")
+                continue
+            repl.mode = simrepl.FRIENDLY  # the REPL mode lives in RAM, which a hard reset clears
+            board.wlan = None  # a hard reset switches the radio off; a soft one does not
             if r.cause == simboard.DEEPSLEEP_RESET:
                 time.sleep_ms(getattr(r, "sleep_ms", 0) or 0)
-            _forget(firmware)
-        except KeyboardInterrupt:
-            print("KeyboardInterrupt: board stopped")
-            return 0
+            print("rst:%s, board %s" % (_RESET_NAMES.get(r.cause, "?"), board_id))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ names are added to them here:
   semantics: ticks wrap at 2**30, ticks_diff is signed in [-2**29, 2**29), ticks_add refuses a
   delta ticks_diff could not give back (OverflowError). ticks_ms is firmware/compat.py's
   fallback formula, so both agree;
+- os.ilistdir, which mpremote's `fs` commands and firmware use to list the flash;
 - gc.mem_free/gc.mem_alloc/gc.threshold over a simulated heap: HEAP_SIZE bytes (110 KiB, what an
   ESP32 without PSRAM leaves MicroPython; env SIMULATOR_HEAPSIZE, e.g. "64k", or install()'s
   heap_size) of which BOOT_ALLOC bytes are in use. CPython's real allocation says nothing about
@@ -114,6 +115,15 @@ def parse_size(text):
     return int(digits) * scale
 
 
+def ilistdir(path="."):
+    """Entries of a directory as MicroPython's littlefs gives them: (name, type, inode, size),
+    type 0x4000 for a directory and 0x8000 for a file; names are bytes when path is."""
+    with os.scandir(path) as it:
+        for e in it:
+            is_dir = e.is_dir()
+            yield (e.name, 0x4000 if is_dir else 0x8000, e.inode(), 0 if is_dir else e.stat().st_size)
+
+
 _TIME = (ticks_ms, ticks_us, ticks_cpu, ticks_add, ticks_diff, sleep_ms, sleep_us)
 _GC = (mem_alloc, mem_free, threshold)
 
@@ -126,7 +136,7 @@ def _add(module, funcs):
 
 
 def install(heap_size=None):
-    """Add MicroPython's names to time and gc and put the fakes first on sys.path (idempotent).
+    """Add MicroPython's names to time, gc and os and put the fakes first on sys.path (idempotent).
 
     heap_size: bytes of the simulated heap; default env SIMULATOR_HEAPSIZE, else HEAP_SIZE.
     """
@@ -136,5 +146,6 @@ def install(heap_size=None):
     set_heap(size=heap_size, used=min(_heap["used"], heap_size))
     _add(time, _TIME)
     _add(gc, _GC)
+    _add(os, (ilistdir,))
     sys.path[:] = [p for p in sys.path if not (isinstance(p, str) and p and os.path.abspath(p) == FAKES)]
     sys.path.insert(0, FAKES)

@@ -24,7 +24,6 @@ import time
 
 from simulator import worldspec
 from simulator.__main__ import (
-    BOARDPROC,
     DEFAULT_BOARD,
     ESP32_HEAP,
     FIRMWARE,
@@ -40,7 +39,6 @@ EXPECT_KINDS = ("console", "console_re", "load", "pin", "value")
 WORLD_HEAP_KIB = 40  # the world's share of a MicroPython board's heap: 16 KiB, 33 KiB for the greenhouse
 TOLERANCE_S = 0.3  # real seconds a console line's time may be off (pipes, scheduling)
 BOOT_S = 20.0  # real seconds a board may take to report its world
-WORLDBOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worldboot.py")
 
 
 class ScenarioError(Exception):
@@ -326,12 +324,6 @@ def _reader(stream, q):
     q.put((time.monotonic(), None))
 
 
-def _wired():
-    # Does boardproc.py install the world itself yet?
-    with open(BOARDPROC) as f:
-        return "install_from_env" in f.read()
-
-
 def run_scenario(
     path,
     runtime="cpython",
@@ -365,8 +357,6 @@ def run_scenario(
             cmd, env = board_command(runtime, flash, board_id, sc.seed, heap, firmware)
         except SimulatorError as e:
             raise ScenarioError(str(e))
-        if not _wired():
-            cmd = [WORLDBOOT if a == BOARDPROC else a for a in cmd]
         env["SIM_WORLD"] = sc.world_file(tmp)
         env["SIM_WORLD_TRACE"] = "1"
         if timeout is None:

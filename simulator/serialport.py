@@ -1,0 +1,442 @@
+"""The simulated board's USB serial port: a pseudo-terminal, RFC 2217 on loopback, DTR/RTS reset.
+
+Host side (CPython only), used by `python -m simulator --serial`. The board process gets the slave
+of a private pseudo-terminal as its console and controlling terminal: that line discipline turns
+Ctrl-C into SIGINT while the board lets it (simrepl.Console sets ISIG only while code runs) and
+sends "\\n" out as "\\r\\n", as the board's cooked stdout does. SerialPort relays that console to
+
+- a second pseudo-terminal whose slave path it prints (`serial: /dev/pts/N`), for a terminal
+  program or `mpremote connect /dev/pts/N`. While nobody has it open the board's output is
+  dropped, as a USB bridge drops what the chip sends while the port is closed;
+- with rfc2217_port, an RFC 2217 server on 127.0.0.1 (pyserial's PortManager, one client at a
+  time) for `rfc2217://127.0.0.1:N` URLs, whose DTR and RTS drive the auto-reset circuit of an
+  ESP32 dev board (AutoReset): EN low holds the chip in reset, EN high boots it again, into the
+  ROM's download mode (announced, not simulated) if GPIO0 goes low as it leaves reset.
+
+A pseudo-terminal has no DTR/RTS lines, so only RFC 2217 resets the board. Such a reset starts a
+new board process, which reports POWERON_RESET (rst:0x1), as an ESP32 does after EN was low.
+"""
+
+import fcntl
+import os
+import select
+import socket
+import subprocess
+import sys
+import termios
+import time
+import tty
+
+from serial.rfc2217 import PortManager
+
+# The chip boots this long after EN rises, into download mode if GPIO0 was low meanwhile. A real
+# chip samples GPIO0 once, after EN's RC delay, but over RFC 2217 the lines esptool changes
+# together arrive apart: pyserial waits about 50 ms for each change to be acknowledged.
+STRAP_DELAY_S = 0.1
+_PENDING_MAX = 64 * 1024  # bytes waiting for a slow reader beyond this are dropped, as by a full FIFO
+# Board output waits (the board's prints block) while the port's reader is behind, as mpremote's
+# byte-at-a-time reads often are; a reader stalled this long loses it instead, as on a bridge.
+_STALL_S = 2.0
+_DOWNLOAD_BOOT = (  # what the ROM prints when GPIO0 was low as the chip left reset
+    b"rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n"
+    b"waiting for download\r\n"
+)
+
+
+class AutoReset:
+    """The two-transistor auto-reset circuit of ESP32 dev boards, driven by DTR and RTS.
+
+    EN = not (RTS and not DTR), GPIO0 = not (DTR and not RTS), an asserted line being True.
+    Opening a port asserts both lines, which keeps EN and GPIO0 high: no reset.
+    """
+
+    def __init__(self):
+        self.dtr = True  # as a port opened by pyserial leaves them
+        self.rts = True
+
+    @property
+    def en(self):
+        return not (self.rts and not self.dtr)
+
+    @property
+    def io0(self):
+        return not (self.dtr and not self.rts)
+
+    def set(self, dtr=None, rts=None):
+        """Change lines; "hold" when EN falls, "release" when it rises, else None."""
+        before = self.en
+        if dtr is not None:
+            self.dtr = bool(dtr)
+        if rts is not None:
+            self.rts = bool(rts)
+        if before != self.en:
+            return "release" if self.en else "hold"
+        return None
+
+
+class _Lines:
+    """What PortManager takes for the serial port: settings it may change, the lines it drives."""
+
+    def __init__(self, changed):
+        self._changed = changed  # called with dtr= or rts=
+        self.circuit = AutoReset()
+        self.baudrate = 115200
+        self.bytesize = 8
+        self.parity = "N"
+        self.stopbits = 1
+        self.xonxoff = False
+        self.rtscts = False
+        self.break_condition = False
+        self.cts = self.dsr = self.ri = self.cd = False  # not wired on a DevKitC's bridge
+
+    @property
+    def dtr(self):
+        return self.circuit.dtr
+
+    @dtr.setter
+    def dtr(self, value):
+        self._changed(dtr=value)
+
+    @property
+    def rts(self):
+        return self.circuit.rts
+
+    @rts.setter
+    def rts(self, value):
+        self._changed(rts=value)
+
+    def reset_input_buffer(self):
+        pass  # nothing is held back: output goes out as it comes
+
+    def reset_output_buffer(self):
+        pass
+
+
+class _Connection:
+    def __init__(self, sock):
+        self.sock = sock
+
+    def write(self, data):
+        self.sock.sendall(data)
+
+
+def _board_terminal(fd):
+    # The board's console: bytes in as sent, "\n" out as "\r\n", no echo or line editing; only
+    # Ctrl-C may signal (once the board sets ISIG), and a signal flushes nothing.
+    a = termios.tcgetattr(fd)
+    a[0] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP | termios.INLCR)
+    a[0] &= ~(termios.IGNCR | termios.ICRNL | termios.IXON | termios.IXOFF)
+    a[1] = (a[1] & ~(termios.OCRNL | termios.ONLRET | termios.ONOCR)) | termios.OPOST | termios.ONLCR
+    a[2] = (a[2] & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
+    a[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+    a[3] |= termios.NOFLSH
+    off = bytes((os.fpathconf(fd, "PC_VDISABLE") & 255,))
+    cc = a[6]
+    cc[termios.VMIN] = 1
+    cc[termios.VTIME] = 0
+    cc[termios.VINTR] = b"\x03"
+    for name in ("VQUIT", "VSUSP", "VDSUSP", "VSTART", "VSTOP", "VLNEXT", "VDISCARD"):
+        if hasattr(termios, name):
+            cc[getattr(termios, name)] = off
+    termios.tcsetattr(fd, termios.TCSANOW, a)
+
+
+def _controlling_terminal():
+    # In the child, after setsid(): stdin becomes its controlling terminal, so ISIG reaches it.
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class SerialPort:
+    """Runs one board process behind a pseudo-terminal and, optionally, an RFC 2217 server."""
+
+    def __init__(self, command, env, rfc2217_port=None, log=None, say=print):
+        self.command = command
+        self.env = env
+        self.log = log  # a binary file that gets a copy of the console output, or None
+        self.say = say  # the launcher's own messages
+        self.proc = None
+        self.board_fd = None
+        self.boot_at = None  # when a chip let out of reset boots (time.monotonic())
+        self.io0_was_low = False  # GPIO0 was low since EN rose: the ROM waits for a download
+        self.to_board = bytearray()  # typed, not yet taken by the board's terminal
+        self.to_pty = bytearray()  # printed, not yet taken by whoever has the port open
+        self.stalled_at = None  # since when the port's reader has been too far behind
+        self.pty_fd, self.path = self._open_pty()
+        self.pty_open = False  # somebody has the slave open
+        self.lines = _Lines(self._lines_changed)
+        self.listener = None
+        self.client = None
+        self.manager = None
+        self.url = None
+        if rfc2217_port is not None:
+            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.listener.bind(("127.0.0.1", rfc2217_port))
+            self.listener.listen(1)
+            self.url = "rfc2217://127.0.0.1:%d" % self.listener.getsockname()[1]
+
+    def _open_pty(self):
+        master, slave = os.openpty()
+        path = os.ttyname(slave)
+        tty.setraw(slave)  # no echo: what the board prints must never come back as input
+        os.close(slave)
+        os.set_blocking(master, False)
+        return master, path
+
+    # -- the board process
+
+    def start_board(self):
+        master, slave = os.openpty()
+        _board_terminal(slave)
+        self.proc = subprocess.Popen(
+            self.command,
+            env=self.env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=_controlling_terminal,
+        )
+        os.close(slave)
+        os.set_blocking(master, False)
+        self.board_fd = master
+
+    def stop_board(self, grace=0):
+        """End the board process: at once (a chip held in reset), or after grace seconds of SIGTERM."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            if grace:
+                proc.terminate()
+                try:
+                    proc.wait(grace)
+                except subprocess.TimeoutExpired:
+                    pass
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(5)
+        if self.board_fd is not None:
+            os.close(self.board_fd)
+            self.board_fd = None
+        self.to_board = bytearray()
+
+    def _lines_changed(self, dtr=None, rts=None):
+        event = self.lines.circuit.set(dtr, rts)
+        if event == "hold":
+            self.boot_at = None
+            self.say("simulator: EN low (RTS): the chip is held in reset")
+            self.stop_board()
+        elif event == "release":
+            self.boot_at = time.monotonic() + STRAP_DELAY_S
+            self.io0_was_low = False
+        if self.boot_at is not None and not self.lines.circuit.io0:
+            self.io0_was_low = True
+
+    def _boot_if_due(self):
+        if self.boot_at is None or time.monotonic() < self.boot_at:
+            return
+        self.boot_at = None
+        if not self.io0_was_low:
+            self.say("simulator: EN high: the chip boots")
+            self.start_board()
+        else:
+            self.say("simulator: EN high with GPIO0 low (DTR): ROM download mode, not simulated")
+            self._to_clients(_DOWNLOAD_BOOT)
+
+    # -- relaying
+
+    def _to_clients(self, data):
+        if self.log is not None:
+            self.log.write(data)
+            self.log.flush()
+        if self.pty_open:
+            self.to_pty += data[: max(0, _PENDING_MAX - len(self.to_pty))]  # beyond: lost, as on a bridge
+            self._flush_pty()
+        if self.client is not None:
+            try:
+                self.client.sendall(data.replace(b"\xff", b"\xff\xff"))  # Telnet escapes IAC
+            except OSError:
+                self._drop_client()
+
+    def _flush_pty(self):
+        try:
+            n = os.write(self.pty_fd, self.to_pty)
+        except BlockingIOError:
+            return
+        except OSError:  # the last reader closed it just now
+            self.to_pty = bytearray()
+            return
+        self.to_pty = self.to_pty[n:]
+
+    def _to_board(self, data):
+        if self.board_fd is None:
+            return  # held in reset or in download mode: nobody listens
+        self.to_board += data[: max(0, _PENDING_MAX - len(self.to_board))]
+        try:
+            n = os.write(self.board_fd, self.to_board)
+        except BlockingIOError:
+            return
+        except OSError:  # the board process is going away
+            self.to_board = bytearray()
+            return
+        self.to_board = self.to_board[n:]
+
+    def _accept(self):
+        conn, _ = self.listener.accept()
+        if self.client is not None:
+            conn.close()  # the port is in use, as a serial port open elsewhere would be
+            return
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.settimeout(5)  # a client that stops reading is dropped rather than stall the board
+        self.client = conn
+        self.manager = PortManager(self.lines, _Connection(conn))
+
+    def _drop_client(self):
+        client, self.client = self.client, None
+        self.manager = None
+        if client is not None:
+            client.close()
+            # Closing a port releases DTR and RTS together (HUPCL): EN rises if it was held low.
+            self._lines_changed(dtr=False, rts=False)
+
+    def _from_client(self):
+        try:
+            data = self.client.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop_client()
+            return
+        payload = b"".join(self.manager.filter(data))
+        if payload:
+            self._to_board(payload)
+
+    def _reader_keeps_up(self):
+        if len(self.to_pty) < _PENDING_MAX // 2:
+            self.stalled_at = None
+            return True
+        now = time.monotonic()
+        if self.stalled_at is None:
+            self.stalled_at = now
+        elif now - self.stalled_at > _STALL_S:
+            self.to_pty = bytearray()
+            self.stalled_at = None
+            return True
+        return False
+
+    def _check_pty(self):
+        p = select.poll()
+        p.register(self.pty_fd, select.POLLIN)
+        hup = any(ev & select.POLLHUP for _, ev in p.poll(0))
+        if self.pty_open and hup:
+            termios.tcflush(self.pty_fd, termios.TCIOFLUSH)  # unread output is gone with the reader
+            self.to_pty = bytearray()
+        self.pty_open = not hup
+
+    def step(self, timeout_ms=100):
+        """Relay whatever is ready; False once the board process has ended by itself."""
+        self._boot_if_due()
+        if self.boot_at is not None:
+            timeout_ms = max(1, min(timeout_ms, int((self.boot_at - time.monotonic()) * 1000) + 1))
+        self._check_pty()
+        poller = select.poll()
+        if self.board_fd is not None:
+            poller.register(
+                self.board_fd,
+                (select.POLLIN if self._reader_keeps_up() else 0) | (select.POLLOUT if self.to_board else 0),
+            )
+        if self.pty_open:
+            poller.register(self.pty_fd, select.POLLIN | (select.POLLOUT if self.to_pty else 0))
+        if self.listener is not None:
+            poller.register(self.listener, select.POLLIN)
+        if self.client is not None:
+            poller.register(self.client, select.POLLIN)
+        for fd, ev in poller.poll(timeout_ms):
+            if fd == self.board_fd:
+                if ev & select.POLLOUT:
+                    self._to_board(b"")
+                if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    self._from_board()
+            elif fd == self.pty_fd:
+                if ev & select.POLLOUT:
+                    self._flush_pty()
+                if not ev & select.POLLIN:
+                    continue
+                try:
+                    data = os.read(self.pty_fd, 4096)
+                except OSError:  # the last reader closed it just now
+                    data = b""
+                if data:
+                    self._to_board(data)
+            elif self.listener is not None and fd == self.listener.fileno():
+                self._accept()
+            elif self.client is not None and fd == self.client.fileno():
+                self._from_client()
+        return self.proc is None or self.proc.poll() is None
+
+    def _from_board(self):
+        if self.board_fd is None:
+            return
+        try:
+            data = os.read(self.board_fd, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # EIO: the board process closed its terminal (it ended)
+            data = b""
+        if data:
+            self._to_clients(data)
+
+    def run(self, duration=0):
+        """Start the board and relay until it ends by itself (its exit code) or duration passes (0)."""
+        self.start_board()
+        deadline = time.monotonic() + duration if duration else None
+        while self.step():
+            if deadline is not None and time.monotonic() >= deadline:
+                return 0
+        self._drain()
+        code = self.proc.returncode
+        self.say("simulator: the board process ended with exit code %s" % code)
+        return code if code else 1
+
+    def _drain(self):
+        # What the board printed last is still in its terminal.
+        while self.board_fd is not None and select.select([self.board_fd], [], [], 0.2)[0]:
+            try:
+                data = os.read(self.board_fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            self._to_clients(data)
+
+    def close(self):
+        """Stop the board process and close everything this port opened."""
+        self.stop_board(grace=2)
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        if self.pty_fd is not None:
+            os.close(self.pty_fd)
+            self.pty_fd = None
+
+
+def serve(command, env, rfc2217_port=None, duration=0, log_path=None, out=sys.stdout):
+    """python -m simulator --serial: print where the port is, run the board until it ends."""
+
+    def say(text):
+        out.write(text + "\n")
+        out.flush()
+
+    log = open(log_path, "ab") if log_path else None
+    port = SerialPort(command, env, rfc2217_port, log, say)
+    try:
+        say("serial: " + port.path)
+        if port.url:
+            say("rfc2217: " + port.url)
+        return port.run(duration)
+    finally:
+        port.close()
+        if log is not None:
+            log.close()
