@@ -8,8 +8,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 URL     ?= ws://127.0.0.1:9001
 AGENT   ?= esp32-ws
 RUNTIME ?= cpython
+SCENARIO ?= scenarios/greenhouse.json
 
-.PHONY: sim setup test test-cpython test-micropython mpy lint format bench testee clean
+.PHONY: sim scenario setup test test-cpython test-micropython mpy lint format bench testee clean
 
 setup: $(STAMP)
 
@@ -21,6 +22,9 @@ $(STAMP): requirements.txt
 
 sim: setup             ## boot one simulated board (RUNTIME=cpython|micropython); Ctrl-C stops it
 	$(PY) -m simulator --runtime "$(RUNTIME)"
+
+scenario: setup        ## run a scenario file against a simulated board (SCENARIO=..., RUNTIME=...)
+	$(PY) -m simulator.scenario "$(SCENARIO)" --runtime "$(RUNTIME)"
 
 test: setup            ## everything: pytest, MicroPython runner, mpy-cross, ruff
 	@bash scripts/test.sh
