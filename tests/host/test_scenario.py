@@ -45,7 +45,8 @@ STEPS = [
     {"at": 20, "set": {"soil_moisture": 20}},
     {"expect": {"load": "pump", "on": True}, "within": 15},
     {"expect": {"console_re": "pump on at [12][0-9] %"}, "within": 15},
-    {"expect": {"value": "soil_moisture", "above": 60}, "within": 70},
+    # The trace samples the world now and then: a margin below the 60 % the firmware acts on.
+    {"expect": {"value": "soil_moisture", "above": 55}, "within": 70},
     {"at": 35, "expect": {"load": "pump", "on": False}, "by": 100, "note": "still on at 35, off near 61 %"},
     {"expect": {"console": "pump off at 6"}, "by": 100},
     {"at": 0, "expect": {"console": "Traceback"}, "by": 100, "never": True},
