@@ -10,7 +10,7 @@ AGENT   ?= esp32-ws
 RUNTIME ?= cpython
 SCENARIO ?= scenarios/greenhouse.json
 
-.PHONY: sim scenario setup test test-cpython test-micropython mpy lint format bench testee clean
+.PHONY: sim serial scenario setup test test-cpython test-micropython mpy lint format bench testee clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,9 @@ $(STAMP): requirements.txt
 
 sim: setup             ## boot one simulated board (RUNTIME=cpython|micropython); Ctrl-C stops it
 	$(PY) -m simulator --runtime "$(RUNTIME)"
+
+serial: setup          ## a virtual serial board: a pseudo-terminal and rfc2217:// for mpremote
+	$(PY) -m simulator --runtime "$(RUNTIME)" --serial --rfc2217-port 0
 
 scenario: setup        ## run a scenario file against a simulated board (SCENARIO=..., RUNTIME=...)
 	$(PY) -m simulator.scenario "$(SCENARIO)" --runtime "$(RUNTIME)"
