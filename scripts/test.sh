@@ -16,7 +16,7 @@ MICROPYPATH=.frozen:simulator/fakes:firmware:tests micropython tests/mprun.py te
 mp=$(grep '^micropython:' build-mp.log | tail -1)
 
 section "mpy-cross"
-{ bash scripts/mpy.sh xtensawin build/mpy-esp32 && bash scripts/mpy.sh x64 build/mpy-x64; } || status=1
+{ bash scripts/mpy.sh any build/mpy && bash scripts/mpy.sh xtensawin build/mpy-esp32 && bash scripts/mpy.sh x64 build/mpy-x64; } || status=1
 
 section "ruff"
 { ruff check . && ruff format --check .; } || status=1

@@ -14,9 +14,35 @@ def mask16_portable(buf, n):
         mv[16 : 16 + n] = v.to_bytes(n, "little")
 
 
-# The viper emitter exists on the board and the unix port; CPython cannot even parse its
-# annotations. Detected once, at import.
+# The viper version is compiled on the device itself, where the interpreter knows its own
+# machine: the .mpy of this file stays architecture-independent (plain mpy-cross compiles it)
+# and one deployment serves ESP32, S3 and C3 alike.
+_VIPER = """
+@micropython.viper
+def mask16(buf, n: int):
+    w = ptr32(buf)
+    b = ptr8(buf)
+    k = w[3]
+    i = 4
+    e = 4 + (n >> 2)
+    while i < e:
+        w[i] = w[i] ^ k
+        i += 1
+    j = i << 2
+    t = 16 + n
+    while j < t:
+        b[j] = b[j] ^ b[12 + (j & 3)]
+        j += 1
+"""
+
+# Detected once, at import: the emitter exists on the board and the unix port; CPython has no
+# micropython.viper (and cannot evaluate the viper annotations).
 try:
-    from ws._viper import mask16
+    import micropython
+
+    _scope = {"micropython": micropython}
+    exec(_VIPER, _scope)
+    mask16 = _scope["mask16"]
+    del _scope
 except (ImportError, NameError, SyntaxError, AttributeError, ValueError):
     mask16 = mask16_portable

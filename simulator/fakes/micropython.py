@@ -4,7 +4,7 @@ Only names the ESP32 port has (micropython-esp32-stubs), with CPython stand-ins:
 return what they are given; heap_lock counts its depth but cannot stop CPython allocating;
 schedule runs the function at once unless a scheduled function is already running.
 `viper`, `asm_thumb` and `asm_xtensa` are deliberately absent: code written for those emitters
-(firmware/ws/_viper.py) must fail at import on CPython (AttributeError) so its portable
+(compiled by firmware/ws/mask.py) must fail on CPython (AttributeError) so its portable
 fallback is used.
 """
 

@@ -358,3 +358,18 @@ def test_nothing_can_be_sent_after_the_peer_closed_or_we_failed():
     e = raises(LocalProtocolError, p.send_bytes, b"x")
     assert "CLOSED" in str(e)
     _assert_cannot_send(p)
+
+
+def test_the_board_masks_with_viper_machine_code():
+    import sys
+
+    from ws import mask
+
+    if sys.implementation.name == "micropython":
+        assert mask.mask16 is not mask.mask16_portable  # compiled on the device at import
+    else:
+        assert mask.mask16 is mask.mask16_portable  # CPython has no viper emitter
+    buf = bytearray(16 + 9)
+    buf[12:16] = b"\x01\x02\x03\x04"
+    mask.mask16(buf, 9)
+    assert bytes(buf[16:]) == b"\x01\x02\x03\x04\x01\x02\x03\x04\x01"
