@@ -44,5 +44,8 @@ try:
     exec(_VIPER, _scope)
     mask16 = _scope["mask16"]
     del _scope
+    import gc
+
+    gc.collect()  # the compiler's garbage goes now, before buffers need contiguous blocks
 except (ImportError, NameError, SyntaxError, AttributeError, ValueError):
     mask16 = mask16_portable
