@@ -1,0 +1,1 @@
+"""The device application: hello, telemetry, relay commands and diagnostics (docs/protocol.md)."""

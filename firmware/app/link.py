@@ -1,0 +1,222 @@
+"""The message layer of docs/protocol.md, sans I/O: the outbox, acks, the clock, commands in, replies out.
+
+Link turns what the application observes into JSON text to send, and the server's text into
+actions; it never touches a socket, a pin or a clock (times `now` are uptime milliseconds passed in).
+- Outbox: readings get a sequence number from a persisted reservation (`seq_block` saves the next
+  block's start before any number of it is used, so numbers never repeat across power loss) and
+  stay until a cumulative ack covers them; after a reconnect everything unacked is sent again.
+  When full the oldest is dropped and counted in the next telemetry message.
+- Clock: uptime-stamped until the server's welcome (or NTP) gives UTC; then readings still waiting
+  are sent with UTC times. Integers only: the ESP32's floats are single precision.
+- Commands: parsed and checked here (shape, deadline); a repeated id gets the remembered result and
+  is not executed again. What a command does is the application's business.
+"""
+
+import json
+
+from app.errors import AppError
+
+VERSION = 1
+BATCH = 20
+_SEQ_BLOCK = 1000
+
+
+class Link:
+    def __init__(self, seq, seq_block=None, outbox=200, remember=32):
+        self.seq = seq  # the next reading's number
+        self.reserved = seq  # numbers below this are covered by the persisted reservation
+        self.seq_block = seq_block  # callable(next_start): persists a new reservation
+        self.size = outbox
+        self.box = []  # [seq, t_ms (uptime), sensor, values or None, error or None]
+        self.sent = 0  # highest seq sent on this connection
+        self.dropped = 0  # dropped since the last telemetry message
+        self.dropped_total = 0
+        self.acked = 0
+        self.utc = None  # UTC ms at uptime 0, once known
+        self.remember = remember
+        self.results = {}  # command id -> result JSON (the last `remember` ones)
+        self.order = []
+        self.welcomed = False
+        self.lease = None  # ms, from the welcome
+
+    # ---- readings
+
+    def reading(self, t_ms, sensor, values=None, error=None):
+        """Queue one reading; values is [[quantity, value, unit], ...] or error {code, message}."""
+        if self.seq >= self.reserved:
+            self.reserved = self.seq + _SEQ_BLOCK
+            if self.seq_block:
+                self.seq_block(self.reserved)
+        if len(self.box) >= self.size:
+            self.box.pop(0)
+            self.dropped += 1
+            self.dropped_total += 1
+        n = self.seq
+        self.seq = n + 1
+        self.box.append((n, t_ms, sensor, values, error))
+        return n
+
+    def stamp(self, t_ms):
+        """'"ts": N, "clock": "utc"|"uptime"' for an uptime in ms."""
+        if self.utc is None:
+            return '"ts": %d, "clock": "uptime"' % t_ms
+        return '"ts": %d, "clock": "utc"' % (self.utc + t_ms)
+
+    def telemetry(self):
+        """The next telemetry message to send (JSON text), or None when everything was sent."""
+        if not self.welcomed:
+            return None
+        out = []
+        for r in self.box:
+            if r[0] > self.sent:
+                item = '{"seq": %d, %s, "sensor": %s, ' % (r[0], self.stamp(r[1]), json.dumps(r[2]))
+                if r[4] is None:
+                    item += '"values": %s}' % json.dumps(r[3])
+                else:
+                    item += '"error": %s}' % json.dumps(r[4])
+                out.append(item)
+                self.sent = r[0]
+                if len(out) == BATCH:
+                    break
+        if not out and not self.dropped:
+            return None
+        msg = '{"type": "telemetry", "dropped": %d, "readings": [%s]}' % (self.dropped, ", ".join(out))
+        self.dropped = 0
+        return msg
+
+    def unacked(self):
+        return len(self.box)
+
+    def ack(self, seq):
+        if seq > self.acked:
+            self.acked = seq
+        box = self.box
+        i = 0
+        while i < len(box) and box[i][0] <= seq:
+            i += 1
+        if i:
+            self.box = box[i:]
+
+    # ---- connection
+
+    def connected(self):
+        """A new connection: nothing sent on it yet, and no welcome."""
+        self.sent = 0
+        self.welcomed = False
+
+    def hello(self, info, now):
+        """The hello message; info holds the fields the application knows (docs/protocol.md)."""
+        info["type"] = "hello"
+        info["v"] = VERSION
+        info["seq"] = self.seq
+        info["uptime"] = now
+        return json.dumps(info)
+
+    def set_clock(self, utc_ms, now):
+        self.utc = utc_ms - now
+
+    def now_utc(self, now):
+        return None if self.utc is None else self.utc + now
+
+    def event(self, now, fields):
+        fields["type"] = "event"
+        s = json.dumps(fields)
+        return s[:-1] + ", " + self.stamp(now) + "}"
+
+    # ---- what the server says
+
+    def received(self, text, now):
+        """Handle one text message from the server.
+
+        Returns (action, value): ("welcome", msg), ("ack", seq), ("command", (id, method, params)),
+        ("reply", JSON text to send at once: a remembered result or an error), or (None, None) for
+        messages this version ignores. Raises AppError("protocol", ...) when the server breaks the
+        protocol in a way that ends the connection (a wrong version).
+        """
+        try:
+            m = json.loads(text)
+        except ValueError:
+            return "reply", result(None, error=("bad_json", "not JSON: %s" % _clip(text)))
+        if type(m) is not dict:
+            return "reply", result(None, error=("bad_json", "not a JSON object: %s" % _clip(text)))
+        t = m.get("type")
+        if t == "ack":
+            seq = m.get("seq")
+            if type(seq) is int:
+                self.ack(seq)
+                return "ack", seq
+            return None, None
+        if t == "command":
+            return self.command(m, now)
+        if t == "welcome":
+            v = m.get("v")
+            if v != VERSION:
+                raise AppError(
+                    "protocol", "the server speaks protocol version %r, this board %d" % (v, VERSION)
+                )
+            ts = m.get("time")
+            if type(ts) is int and ts > 0:
+                self.set_clock(ts, now)
+            a = m.get("acked")
+            if type(a) is int:
+                self.ack(a)
+            lease = m.get("lease")
+            if type(lease) is int and lease > 0:
+                self.lease = lease
+            self.welcomed = True
+            return "welcome", m
+        return None, None
+
+    def command(self, m, now):
+        cid = m.get("id")
+        if type(cid) is not str or not 0 < len(cid) <= 64:
+            return "reply", result(
+                None, error=("bad_message", "command id must be a string of 1 to 64 characters")
+            )
+        done = self.results.get(cid)
+        if done is not None:
+            return "reply", done
+        method = m.get("method")
+        params = m.get("params", {})
+        if type(method) is not str:
+            return "reply", self.done(cid, error=("bad_message", "command %s has no method" % cid))
+        if type(params) is not dict:
+            return "reply", self.done(cid, error=("bad_params", "params must be an object"))
+        deadline = m.get("deadline")
+        if deadline is not None:
+            if type(deadline) is not int:
+                return "reply", self.done(
+                    cid, error=("bad_message", "deadline must be UTC milliseconds (an integer)")
+                )
+            utc = self.now_utc(now)
+            if utc is not None and utc > deadline:
+                return "reply", self.done(
+                    cid, error=("expired", "the deadline passed %d ms ago" % (utc - deadline))
+                )
+        return "command", (cid, method, params)
+
+    def done(self, cid, value=None, error=None):
+        """Remember and return the result message of command cid (value or (code, message))."""
+        text = result(cid, value, error)
+        if cid not in self.results:
+            self.order.append(cid)
+            if len(self.order) > self.remember:
+                self.results.pop(self.order.pop(0), None)
+        self.results[cid] = text
+        return text
+
+
+def result(cid, value=None, error=None):
+    if error is None:
+        return json.dumps({"type": "result", "id": cid, "ok": True, "result": value})
+    return json.dumps(
+        {"type": "result", "id": cid, "ok": False, "error": {"code": error[0], "message": error[1]}}
+    )
+
+
+def accepted(cid):
+    return '{"type": "accepted", "id": %s}' % json.dumps(cid)
+
+
+def _clip(text):
+    return repr(text[:40]) + ("..." if len(text) > 40 else "")

@@ -1,0 +1,207 @@
+"""The message layer (firmware/app/link.py): outbox, acks, sequence numbers, clock, commands."""
+
+import json
+
+from app.errors import AppError
+from app.link import Link, accepted, result
+from wsutil import raises
+
+WELCOME = '{"type": "welcome", "v": 1, "time": 1764016000000, "acked": 0}'
+
+
+def online(link, now=1000):
+    link.connected()
+    act, _ = link.received(WELCOME, now)
+    assert act == "welcome"
+    return link
+
+
+def sent(link):
+    out = []
+    while True:
+        t = link.telemetry()
+        if t is None:
+            return out
+        out.append(json.loads(t))
+
+
+def test_nothing_is_sent_before_the_welcome():
+    link = Link(1)
+    link.connected()
+    link.reading(5, "air", [["temperature", 21.5, "C"]])
+    assert link.telemetry() is None
+    link.received(WELCOME, 10)
+    (msg,) = sent(link)
+    assert msg["type"] == "telemetry"
+    assert msg["readings"][0]["values"] == [["temperature", 21.5, "C"]]
+
+
+def test_readings_get_increasing_sequence_numbers_and_utc_times_once_the_clock_is_set():
+    link = Link(41)
+    link.reading(500, "air", [["temperature", 20.0, "C"]])  # before the welcome: uptime
+    online(link, now=1000)  # UTC 1764016000000 at uptime 1000
+    link.reading(3000, "soil", [["soil_moisture", 40.0, "%"]])
+    (msg,) = sent(link)
+    r = msg["readings"]
+    assert [x["seq"] for x in r] == [41, 42]
+    assert r[0]["ts"] == 1764016000000 - 500 and r[0]["clock"] == "utc"
+    assert r[1]["ts"] == 1764016002000
+    assert link.seq == 43
+
+
+def test_without_a_clock_readings_are_marked_uptime():
+    link = Link(1)
+    link.connected()
+    link.received('{"type": "welcome", "v": 1}', 10)  # a server that gives no time
+    link.reading(1234, "air", [["temperature", 20.0, "C"]])
+    (msg,) = sent(link)
+    assert msg["readings"][0]["ts"] == 1234 and msg["readings"][0]["clock"] == "uptime"
+
+
+def test_catching_up_is_batched_and_everything_unacked_is_sent_again_after_a_reconnect():
+    link = online(Link(1))
+    for i in range(45):
+        link.reading(i, "air", [["temperature", float(i), "C"]])
+    batches = sent(link)
+    assert [len(b["readings"]) for b in batches] == [20, 20, 5]
+    assert link.received('{"type": "ack", "seq": 30}', 2000) == ("ack", 30)
+    assert link.unacked() == 15
+    assert sent(link) == []  # nothing new on this connection
+    online(link)  # reconnected
+    again = sent(link)
+    assert [r["seq"] for b in again for r in b["readings"]] == list(range(31, 46))
+
+
+def test_the_welcome_acks_what_the_server_already_stored():
+    link = Link(1)
+    for i in range(5):
+        link.reading(i, "air", [["temperature", 1.0, "C"]])
+    link.connected()
+    link.received('{"type": "welcome", "v": 1, "time": 1764016000000, "acked": 3}', 10)
+    (msg,) = sent(link)
+    assert [r["seq"] for r in msg["readings"]] == [4, 5]
+
+
+def test_a_full_outbox_drops_the_oldest_and_reports_how_many():
+    link = Link(1, outbox=3)
+    for i in range(5):
+        link.reading(i, "air", [["temperature", float(i), "C"]])
+    online(link)
+    (msg,) = sent(link)
+    assert msg["dropped"] == 2
+    assert [r["seq"] for r in msg["readings"]] == [3, 4, 5]
+    assert link.dropped_total == 2
+    link.reading(9, "air", [["temperature", 9.0, "C"]])  # still full of unacked readings
+    assert sent(link)[0]["dropped"] == 1
+    link.ack(6)
+    link.reading(10, "air", [["temperature", 10.0, "C"]])
+    assert sent(link)[0]["dropped"] == 0
+
+
+def test_sequence_numbers_are_reserved_on_flash_before_use():
+    saved = []
+    link = Link(7, saved.append)
+    link.reading(0, "a", [["x", 1, "u"]])
+    assert saved == [1007]  # persisted before number 7 went out
+    for _ in range(999):
+        link.reading(0, "a", [["x", 1, "u"]])
+    assert saved == [1007]
+    link.reading(0, "a", [["x", 1, "u"]])  # number 1007 needs the next block
+    assert saved == [1007, 2007]
+    # After a power loss the board starts at the saved value: no number is ever reused.
+    assert Link(saved[-1]).reading(0, "a", [["x", 1, "u"]]) == 2007
+
+
+def test_a_failed_reading_carries_its_error():
+    link = online(Link(1))
+    link.reading(5, "bench", error={"code": "sensor_crc", "message": "bench: CRC error"})
+    (msg,) = sent(link)
+    r = msg["readings"][0]
+    assert r["error"] == {"code": "sensor_crc", "message": "bench: CRC error"}
+    assert "values" not in r
+
+
+def test_hello_and_events():
+    link = Link(12)
+    h = json.loads(link.hello({"device": "d1", "relays": []}, 777))
+    assert h["type"] == "hello" and h["v"] == 1 and h["seq"] == 12 and h["uptime"] == 777
+    online(link, now=1000)
+    e = json.loads(link.event(1500, {"kind": "relay", "relay": "pump", "on": True, "cause": "command"}))
+    assert e == {
+        "type": "event",
+        "kind": "relay",
+        "relay": "pump",
+        "on": True,
+        "cause": "command",
+        "ts": 1764016000500,
+        "clock": "utc",
+    }
+
+
+def test_commands_are_parsed_and_a_repeated_id_gets_the_remembered_result():
+    link = online(Link(1))
+    cmd = '{"type": "command", "id": "c1", "method": "relay.set", "params": {"relay": "pump", "on": true}}'
+    assert link.received(cmd, 2000) == ("command", ("c1", "relay.set", {"relay": "pump", "on": True}))
+    text = link.done("c1", {"relay": "pump", "on": True})
+    assert link.received(cmd, 2100) == ("reply", text)
+    assert json.loads(text) == {
+        "type": "result",
+        "id": "c1",
+        "ok": True,
+        "result": {"relay": "pump", "on": True},
+    }
+    assert json.loads(accepted("c1")) == {"type": "accepted", "id": "c1"}
+
+
+def test_only_the_last_results_are_remembered():
+    link = Link(1, remember=2)
+    for cid in ("a", "b", "c"):
+        link.done(cid, {})
+    assert sorted(link.results) == ["b", "c"]
+
+
+def test_an_expired_command_is_refused():
+    link = online(Link(1), now=1000)  # UTC 1764016000000 at uptime 1000
+    cmd = '{"type": "command", "id": "c2", "method": "status", "deadline": 1764016001000}'
+    assert link.received(cmd, 1500)[0] == "command"
+    act, text = link.received(cmd.replace("c2", "c3"), 2500)
+    r = json.loads(text)
+    assert act == "reply" and r["id"] == "c3" and r["error"]["code"] == "expired"
+
+
+def test_bad_messages_get_error_results_and_nothing_breaks():
+    link = online(Link(1))
+    cases = [
+        ("{not json", None, "bad_json"),
+        ("[1, 2]", None, "bad_json"),
+        ('{"type": "command", "method": "status"}', None, "bad_message"),
+        ('{"type": "command", "id": "' + "x" * 65 + '", "method": "status"}', None, "bad_message"),
+        ('{"type": "command", "id": "c4"}', "c4", "bad_message"),
+        ('{"type": "command", "id": "c5", "method": "status", "params": [1]}', "c5", "bad_params"),
+        ('{"type": "command", "id": "c6", "method": "status", "deadline": 17640.5}', "c6", "bad_message"),
+    ]
+    for text, cid, code in cases:
+        act, reply = link.received(text, 2000)
+        r = json.loads(reply)
+        assert act == "reply", text
+        assert r["id"] == cid and r["ok"] is False and r["error"]["code"] == code, (text, r)
+        assert r["error"]["message"]
+    assert link.received('{"type": "something-new"}', 2000) == (None, None)
+    assert link.received('{"type": "ack", "seq": "7"}', 2000) == (None, None)
+
+
+def test_a_wrong_protocol_version_is_an_error():
+    link = Link(1)
+    link.connected()
+    e = raises(AppError, link.received, '{"type": "welcome", "v": 2, "time": 1}', 0)
+    assert e.code == "protocol" and "version 2" in e.message
+    assert not link.welcomed
+
+
+def test_result_messages():
+    assert json.loads(result("c9", error=("unknown_relay", "no relay 'x'"))) == {
+        "type": "result",
+        "id": "c9",
+        "ok": False,
+        "error": {"code": "unknown_relay", "message": "no relay 'x'"},
+    }
