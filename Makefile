@@ -10,7 +10,7 @@ AGENT   ?= esp32-ws
 RUNTIME ?= cpython
 SCENARIO ?= scenarios/greenhouse.json
 
-.PHONY: sim serial scenario setup test test-cpython test-micropython mpy lint format bench testee clean
+.PHONY: sim serial server scenario setup test test-cpython test-micropython mpy lint format bench testee clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,9 @@ sim: setup             ## boot one simulated board (RUNTIME=cpython|micropython)
 
 serial: setup          ## a virtual serial board: a pseudo-terminal and rfc2217:// for mpremote
 	$(PY) -m simulator --runtime "$(RUNTIME)" --serial --rfc2217-port 0
+
+server: setup          ## the reference server on http://127.0.0.1:8080, data in build/server (ARGS="--port 9000 ..."); Ctrl-C stops it
+	$(PY) -m host_tools.server serve $(ARGS)
 
 scenario: setup        ## run a scenario file against a simulated board (SCENARIO=..., RUNTIME=...)
 	$(PY) -m simulator.scenario "$(SCENARIO)" --runtime "$(RUNTIME)"

@@ -1,0 +1,285 @@
+"""The reference server: one asyncio process (aiohttp) serving the device endpoint, the HTTP API,
+live updates for browsers and the dashboard's files.
+
+    server = Server(store, operator_token)
+    port = await server.start("127.0.0.1", 8080)   # port 0: any free port, returned
+    ...
+    await server.stop()
+
+The database runs on one thread of its own (`db()`); telemetry arriving within `batch_ms` of each
+other is written in one transaction by the writer task, and each board gets its ack once that
+transaction is committed. A sweeper expires commands, tracks online/stale, pings boards, closes
+silent or revoked connections and prunes old data.
+"""
+
+import asyncio
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from host_tools.protocol import check_command
+
+from . import api, device
+from .auth import Limits, session_value
+from .store import StoreError, now_ms
+
+log = logging.getLogger("server")
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+INFO = ("fw", "board", "chip", "boot", "reset", "uptime", "config", "safe_mode")
+
+
+class Server:
+    # Limits and timings (docs/server.md); each can be given to the constructor by name.
+    lease_ms = 60_000  # sent in the welcome; stale after 2 leases of silence, closed after 4
+    max_message_size = 64 * 1024  # WebSocket messages and HTTP bodies
+    max_connections_per_address = 1000  # open WebSocket connections (devices and browsers)
+    max_auth_failures = 20  # failed authentications per address within auth_window_s -> 429
+    auth_window_s = 60
+    retention_days = 30  # readings, events and finished commands older than this are pruned; 0 keeps all
+    batch_ms = 5  # telemetry arriving within this many ms goes into one transaction
+    command_timeout_s = 30  # when a command names no timeout or deadline
+    result_grace_ms = 5_000  # a command already sent expires this long after its deadline
+    hello_timeout_s = 10
+    sweep_s = 0.5
+    revoke_check_s = 5
+    live_queue = 1000  # updates waiting for a slow browser before it is disconnected
+    prune_every_s = 3600
+
+    def __init__(self, store, operator_token, static_dir=STATIC, **settings):
+        for k, v in settings.items():
+            if k.startswith("_") or not hasattr(Server, k) or callable(getattr(Server, k)):
+                raise TypeError("unknown server setting %r" % k)
+            setattr(self, k, v)
+        self.store = store
+        self.operator_token = operator_token
+        self.session = session_value(store.key, operator_token)
+        self.static_dir = static_dir
+        self.limits = Limits(self.max_auth_failures, self.auth_window_s, self.max_connections_per_address)
+        self.links = {}  # device id -> device.Link, from its hello on
+        self.live = set()  # api.Subscriber
+        self.dbx = ThreadPoolExecutor(1, thread_name_prefix="db")
+        self.runner = None
+        self.tasks = []
+        self.bg = set()
+
+    async def db(self, fn, *args):
+        """Run a Store method on the database thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.dbx, fn, *args)
+
+    def spawn(self, coro):
+        task = asyncio.ensure_future(coro)
+        self.bg.add(task)
+        task.add_done_callback(self.bg.discard)
+        return task
+
+    def app(self):
+        app = web.Application(client_max_size=self.max_message_size, middlewares=[api.guard(self)])
+
+        async def device_endpoint(request):
+            return await device.endpoint(self, request)
+
+        async def index(request):
+            return web.FileResponse(os.path.join(self.static_dir, "index.html"))
+
+        app.router.add_get("/device", device_endpoint)
+        api.routes(self, app)
+        if os.path.isdir(self.static_dir):
+            app.router.add_get("/", index)
+            app.router.add_static("/", self.static_dir)
+        return app
+
+    async def start(self, host="127.0.0.1", port=8080, ssl_context=None):
+        """Serve on host:port (port 0: any free one); returns the port."""
+        await self.db(self.store.set_all_offline)
+        self.wq = asyncio.Queue()
+        self.tasks = [asyncio.ensure_future(self._writer()), asyncio.ensure_future(self._sweeper())]
+        self.runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=5)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host, port, ssl_context=ssl_context)
+        try:
+            await site.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self.port = self.runner.addresses[0][1]
+        return self.port
+
+    async def stop(self):
+        """Close every connection (boards get 1000), finish pending writes, stop."""
+        closing = [link.close(device.CLOSE_NORMAL, "server shutting down") for link in self.links.values()]
+        closing += [sub.ws.close(code=1001, message=b"server shutting down") for sub in self.live]
+        await asyncio.gather(*closing, return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.cleanup()
+        for t in self.tasks + list(self.bg):
+            t.cancel()
+        await asyncio.gather(*self.tasks, *self.bg, return_exceptions=True)
+        self.dbx.shutdown(wait=True)
+
+    # ---- telemetry
+
+    async def add_telemetry(self, dev, readings, dropped):
+        """Store one telemetry message (batched with others); returns the readings that were new."""
+        fut = asyncio.get_running_loop().create_future()
+        self.wq.put_nowait((dev, readings, dropped, fut))
+        return await fut
+
+    async def _writer(self):
+        while True:
+            items = [await self.wq.get()]
+            if self.batch_ms:
+                await asyncio.sleep(self.batch_ms / 1000)
+            while not self.wq.empty() and len(items) < 2000:
+                items.append(self.wq.get_nowait())
+            try:
+                news = await self.db(self.store.add_telemetry, [it[:3] for it in items], now_ms())
+            except Exception as e:
+                for it in items:
+                    if not it[3].done():
+                        it[3].set_exception(e)
+                continue
+            for it, new in zip(items, news, strict=True):
+                if not it[3].done():
+                    it[3].set_result(new)
+
+    # ---- commands
+
+    async def create_command(self, dev, method, params=None, timeout_s=None, deadline=None):
+        """Queue a command (ProtocolError for bad method or params, StoreError if no such device);
+        sends it at once when the device is online. Returns the command."""
+        params = check_command(method, params)
+        if await self.db(self.store.device, dev) is None:
+            raise StoreError("not_found", "no device %r" % dev)
+        now = now_ms()
+        if deadline is None:
+            deadline = now + int(1000 * (self.command_timeout_s if timeout_s is None else timeout_s))
+        cmd = await self.db(self.store.add_command, dev, method, params, deadline, now)
+        log.info("device %s: command %s %s queued", dev, cmd["id"], method)
+        self.publish_command(cmd)
+        link = self.links.get(dev)
+        if link is not None and link.ready:
+            cmd = await link.send_command(cmd) or cmd
+        return cmd
+
+    # ---- devices
+
+    async def remove_device(self, dev):
+        await self.db(self.store.remove_device, dev)
+        self._kick(dev, "device removed")
+        self.publish({"type": "removed", "device": dev}, dev)
+
+    async def rotate_token(self, dev):
+        token = await self.db(self.store.rotate_token, dev)
+        self._kick(dev, "token rotated: connect with the new one")
+        return token
+
+    def _kick(self, dev, reason):
+        link = self.links.get(dev)
+        if link is not None and link.closed_by is None:
+            self.spawn(link.close(device.CLOSE_POLICY, reason))
+
+    async def link_closed(self, link):
+        if self.links.get(link.device) is not link:
+            return  # never said hello, or replaced by a newer connection
+        del self.links[link.device]
+        code = link.closed_by[0] if link.closed_by else link.ws.close_code
+        log.info("device %s: offline (close code %s)", link.device, code)
+        await self.db(self.store.set_offline, link.device, link.last_seen)
+        ev = await self.db(
+            self.store.add_event, link.device, "link", {"state": "offline", "code": code}, now_ms()
+        )
+        self.publish({"type": "event", "event": ev}, link.device)
+        row = await self.db(self.store.device, link.device)
+        if row is not None:
+            self.publish({"type": "device", "device": self.summary(row)}, link.device)
+
+    def summary(self, row, now=None):
+        """What the API says about a device: its row, merged with its live connection if any."""
+        link = self.links.get(row["id"])
+        if link is not None and not link.ready:
+            link = None
+        if link is not None:
+            row = link.row
+        info = link.info if link is not None else row["info"]
+        d = {
+            "id": row["id"],
+            "state": link.state(now or now_ms()) if link is not None else "offline",
+            "last_seen": link.last_seen if link is not None else row["last_seen"],
+            "connected_since": link.connected if link is not None else None,
+            "address": link.address if link is not None else row["address"],
+            "created": row["created"],
+            "last_seq": row["last_seq"],
+            "dropped": row["dropped"],
+        }
+        for k in INFO:
+            d[k] = info.get(k)
+        d["sensors"] = info.get("sensors", [])
+        d["relays"] = info.get("relays", [])
+        return d
+
+    # ---- live updates
+
+    def publish(self, msg, dev):
+        if not self.live:
+            return
+        text = json.dumps(msg)
+        for sub in list(self.live):
+            if sub.device is None or sub.device == dev:
+                sub.push(text)
+
+    def publish_device(self, link):
+        self.publish({"type": "device", "device": self.summary(link.row)}, link.device)
+
+    def publish_command(self, cmd):
+        self.publish({"type": "command", "command": cmd}, cmd["device"])
+
+    # ---- housekeeping
+
+    async def _sweeper(self):
+        last = {"touch": 0, "revoke": 0, "prune": 0}
+        while True:
+            await asyncio.sleep(self.sweep_s)
+            try:
+                await self._sweep(last)
+            except Exception:
+                log.exception("housekeeping failed; trying again")
+
+    async def _sweep(self, last):
+        now = now_ms()
+        for c in await self.db(self.store.expire, now, self.result_grace_ms):
+            log.info("device %s: command %s expired", c["device"], c["id"])
+            self.publish_command(c)
+        for link in list(self.links.values()):
+            if not link.ready or link.closed_by is not None:
+                continue
+            state = link.state(now)
+            if state != link.reported:
+                link.reported = state
+                log.info("device %s: %s", link.device, state)
+                ev = await self.db(self.store.add_event, link.device, "link", {"state": state}, now)
+                self.publish({"type": "event", "event": ev}, link.device)
+                self.publish_device(link)
+            if now - link.last_seen > 4 * self.lease_ms:
+                silent = (now - link.last_seen) // 1000
+                self.spawn(link.close(device.CLOSE_SILENT, "nothing heard for %d s" % silent))
+            elif now - link.last_sent >= self.lease_ms // 3 and (link.pinging is None or link.pinging.done()):
+                link.pinging = self.spawn(link.ping())
+        if self.links and now - last["touch"] >= min(5000, self.lease_ms // 2):
+            last["touch"] = now
+            await self.db(self.store.touch, [(d, link.last_seen) for d, link in self.links.items()])
+        if now - last["revoke"] >= self.revoke_check_s * 1000:
+            last["revoke"] = now
+            self.limits.purge()
+            if self.links:
+                hashes = await self.db(self.store.token_hashes)
+                for d, link in list(self.links.items()):
+                    if hashes.get(d) != link.token_hash:
+                        self._kick(d, "device removed or its token rotated")
+        if self.retention_days and now - last["prune"] >= self.prune_every_s * 1000:
+            last["prune"] = now
+            n = await self.db(self.store.prune, now - int(self.retention_days * 86_400_000))
+            if n:
+                log.info("retention: pruned %d rows older than %g days", n, self.retention_days)
