@@ -35,6 +35,9 @@ def _options(argv):
     ap.add_argument("--growth", type=int, default=10000, help="messages of the heap growth run (10000)")
     ap.add_argument("--rx", type=int, default=2048, help="rx_buffer_size of the extra client variant")
     ap.add_argument("--skip-heap", action="store_true", help="skip the smallest-heap search")
+    ap.add_argument(
+        "--heap-only", action="store_true", help="only the smallest-heap search and the heap in use by stage"
+    )
     ap.add_argument("--no-client", action="store_true", help="measure the floor and the core only")
     ap.add_argument("--json", metavar="PATH", help="also write the raw results there")
     opt = ap.parse_args(argv)
@@ -76,6 +79,16 @@ def main(argv=None):
         )
         _step(info["where"])
         rtt_args = (opt.count, opt.warmup, 1 if has_client else 0)
+        if opt.heap_only:
+            if not mp_exe:
+                raise BenchError("--heap-only needs `micropython` on PATH")
+            mp = {}
+            _heap(opt, mp, mp_exe, port, has_client)
+            rep = report.heap_only(info, mp)
+            print()
+            print(rep.text())
+            print("(bench took %.0f s)" % (time.monotonic() - started))
+            return 0
         if mp_exe:
             mp = {"rtt": {32: [], 1024: []}}
             for size in (32, 1024):

@@ -6,6 +6,7 @@ isolates the cost of the asyncio layer. Runs on MicroPython and CPython.
 
 import os
 import select
+import sys
 
 from floor import open_socket
 
@@ -32,6 +33,9 @@ class CoreSync:
         self._write(self.proto.data_to_send())
         if self._next() is None:
             raise OSError("handshake failed")
+        # As ws.client does: the handshake's code leaves the heap once the connection is open.
+        if sys.modules.pop("ws.handshake", None):
+            delattr(sys.modules["ws"], "handshake")
 
     def _next(self):
         p = self.proto
@@ -54,14 +58,11 @@ class CoreSync:
     def roundtrip(self, message):
         """Send message (str or bytes) and return what came back."""
         p = self.proto
-        if isinstance(message, str):
-            self._write(p.send_text(message))
-        else:
-            self._write(p.send_bytes(message))
-        return self._next().data
+        self._write(p.send(message))
+        return self._next()
 
     def close(self):
         try:
-            self._write(self.proto.send_close())
+            self._write(self.proto.close())
         finally:
             self.sock.close()

@@ -5,6 +5,7 @@ Runs on MicroPython and CPython.
 """
 
 import socket
+import sys
 
 _KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # the sample nonce of RFC 6455 1.3
 _MASK = b"\x37\xfa\x21\x3d"
@@ -77,14 +78,11 @@ class Floor:
         self.sock.close()
 
 
-try:  # MicroPython: wait on the scheduler's poller directly, as ws.transport does
-    from asyncio import core as _core
-
-    def _wait_readable(sock):
-        yield _core._io_queue.queue_read(sock)  # looked up late: new_event_loop() replaces it
-
-except ImportError:  # CPython: the event loop's socket methods
-    _core = None
+def _wait_readable(sock):
+    # MicroPython: wait on the scheduler's poller directly, as ws.client does. Looked up when
+    # used, not imported at the top: the blocking floor and the core driver (core_sync) must
+    # not load asyncio; and late, as new_event_loop() replaces the queue.
+    yield sys.modules["asyncio.core"]._io_queue.queue_read(sock)
 
 
 class AsyncFloor(Floor):
@@ -98,7 +96,7 @@ class AsyncFloor(Floor):
         self.sock.setblocking(False)
 
     async def roundtrip(self):
-        if _core is None:
+        if not hasattr(self.sock, "readinto"):  # CPython: the event loop's socket methods
             return await self._roundtrip_cpython()
         s = self.sock
         s.write(self.frame)  # a small frame fits the empty socket buffer at once

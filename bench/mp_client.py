@@ -130,7 +130,7 @@ async def allocations(floor, afloor, core, ws, wsrx, msg, count):
     p = core.proto
     for _ in range(count):
         m0 = mem_total()
-        frame = p.send_text(msg)
+        frame = p.send(msg)
         m1 = mem_total()
         core._write(frame)
         m2 = mem_total()

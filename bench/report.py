@@ -147,20 +147,7 @@ def _micropython(rep, info, mp):
         total,
         ALLOC_1K,
     )
-    heap = mp.get("heap", {}).get("client")
-    if heap is None and mp.get("heap_skipped"):
-        rep.add("  %-38s %s" % ("smallest heap", "SKIPPED: " + mp["heap_skipped"]))
-    else:
-        kib = heap[0] if heap else None
-        rep.target(
-            "smallest heap, 1000 × 1 KiB (.mpy)",
-            "%d KiB" % kib if heap else "-",
-            "",
-            "%.2f×" % (kib / HEAP_KIB) if heap else "-",
-            "≤ %d KiB" % HEAP_KIB,
-            kib,
-            HEAP_KIB,
-        )
+    heap = _heap_target(rep, mp)
     g = mp.get("growth")
     growth = None
     if g and g["driver"] == "client":
@@ -194,6 +181,28 @@ def _micropython(rep, info, mp):
             "  heap in use (gc.mem_alloc after gc.collect) every %d messages, %s: %s"
             % (g["count"] // 10, g["driver"], " ".join(str(x) for x in g["mem_alloc"]))
         )
+    _heap_details(rep, mp, heap)
+
+
+def _heap_target(rep, mp):
+    heap = mp.get("heap", {}).get("client")
+    if heap is None and mp.get("heap_skipped"):
+        rep.add("  %-38s %s" % ("smallest heap", "SKIPPED: " + mp["heap_skipped"]))
+    else:
+        kib = heap[0] if heap else None
+        rep.target(
+            "smallest heap, 1000 × 1 KiB (.mpy)",
+            "%d KiB" % kib if heap else "-",
+            "",
+            "%.2f×" % (kib / HEAP_KIB) if heap else "-",
+            "≤ %d KiB" % HEAP_KIB,
+            kib,
+            HEAP_KIB,
+        )
+    return heap
+
+
+def _heap_details(rep, mp, heap):
     hp = mp.get("heap", {})
     if "import" in hp and heap:
         rep.add(
@@ -208,12 +217,28 @@ def _micropython(rep, info, mp):
     if live:
         prev = live[0][1]
         parts = []
+        loaded = []
         for stage, used in live[1:]:
+            if stage.startswith("while connecting: "):
+                loaded.append("%s %.1f" % (stage[18:], used / 1024))
+                continue
             if abs(used - prev) >= 256:  # smaller steps are GC noise
                 parts.append("%s +%.1f" % (stage, (used - prev) / 1024))
             prev = used
         rep.add("  heap in use (KiB) at start %.1f, then: %s" % (live[0][1] / 1024, ", ".join(parts)))
         rep.add("  => %.1f KiB live after 1000 echoes" % (live[-1][1] / 1024))
+        if loaded:
+            rep.add("  loaded while connecting, one at a time, then dropped (KiB): " + ", ".join(loaded))
+
+
+def heap_only(info, mp):
+    """The report of python -m bench --heap-only: the smallest heap and where the heap goes."""
+    rep = Report()
+    rep.add("== make bench --heap-only: the smallest MicroPython heap of our client (.mpy) ==")
+    rep.add("%s; MicroPython %s (unix port)." % (info["where"], info["mp_version"]))
+    _heap_target(rep, mp)
+    _heap_details(rep, mp, mp.get("heap", {}).get("client"))
+    return rep
 
 
 def _layers(rep, info, rtt, with_alloc):

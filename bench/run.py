@@ -99,34 +99,10 @@ def mpy_arch():
     return {"x86_64": "x64", "amd64": "x64", "i686": "x86", "i386": "x86"}.get(platform.machine().lower())
 
 
-def _module_names():
-    # The firmware's modules, dependencies first where known, so each import's cost is its own.
-    known = [
-        "compat",
-        "ws.errors",
-        "ws.events",
-        "ws.mask",
-        "ws.frames",
-        "ws.utf8",
-        "ws.handshake",
-        "ws.protocol",
-        "ws.url",
-        "ws.transport",
-    ]
-    found = []
-    for folder, _, files in os.walk(FIRMWARE):
-        for f in sorted(files):
-            if f.endswith(".py"):
-                rel = os.path.relpath(os.path.join(folder, f), FIRMWARE)[:-3].replace(os.sep, ".")
-                found.append(rel[:-9] if rel.endswith(".__init__") else rel)
-    ordered = ["asyncio"] + [m for m in known if m in found]
-    # ws._cpython is never loaded on MicroPython and ws.tls only for wss://: a ws:// client
-    # does not pay for them, so the stage breakdown leaves them out.
-    skip = ("ws.client", "ws._cpython", "ws.tls")
-    ordered += sorted(m for m in found if m not in ordered and m not in skip and m.startswith("ws"))
-    if "ws.client" in found:
-        ordered.append("ws.client")
-    return ordered
+# What a ws:// client keeps on the board, in import order, so each import's cost is its own; and
+# what connect() loads and drops again (ws.tls only for wss://, ws._cpython never on the board).
+RESIDENT = ("asyncio", "compat", "ws", "ws.protocol", "ws.client")
+TRANSIENT = ("ws.dial", "ws.handshake")
 
 
 class MpyTree:
@@ -138,15 +114,20 @@ class MpyTree:
         for folder, _, files in os.walk(FIRMWARE):
             for f in files:
                 if f.endswith(".py"):
-                    path = os.path.join(folder, f)
-                    sources.append((path, os.path.relpath(path, FIRMWARE)))
+                    path = os.path.relpath(os.path.join(folder, f), ROOT)
+                    sources.append((path, os.path.relpath(path, "firmware")))
         for name in _PROBE_FILES:
-            sources.append((os.path.join(ROOT, "bench", name + ".py"), name + ".py"))
+            sources.append((os.path.join("bench", name + ".py"), name + ".py"))
         for src, rel in sources:
             out = os.path.join(self.dir, rel[:-3] + ".mpy")
             os.makedirs(os.path.dirname(out), exist_ok=True)
+            # Relative source paths, as scripts/mpy.sh compiles them: the name is in the .mpy.
             r = subprocess.run(
-                [mpy_cross, "-march=" + arch, "-o", out, src], capture_output=True, text=True, timeout=60
+                [mpy_cross, "-march=" + arch, "-o", out, src],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             if r.returncode != 0:
                 raise BenchError("mpy-cross failed on %s:\n%s" % (rel, r.stderr))
@@ -188,8 +169,9 @@ def smallest_heap(tree, mp, port, driver, count=1000, size=1024, lo=4, hi=512):
 
 
 def heap_live(tree, mp, port):
-    """[(stage, bytes in use)]: after each firmware import, after connect, after 1000 echoes."""
-    ok, out = tree.run(mp, 1024, "heap_live", (port, ",".join(_module_names())))
+    """[(stage, bytes in use)]: after each import a ws:// client keeps, what each connect-time
+    module takes while it is loaded, after connect, after 1000 echoes."""
+    ok, out = tree.run(mp, 1024, "heap_live", (port, ",".join(RESIDENT), ",".join(TRANSIENT)))
     if not ok:
         raise BenchError("heap_live failed:\n%s" % out[-2000:])
     return json.loads(out.strip().splitlines()[-1])

@@ -8,8 +8,7 @@ as received, then /updateReports?agent=AGENT. Prints one line per case.
 import asyncio
 import sys
 
-from ws.client import connect
-from ws.errors import ConnectionClosed, WebSocketError
+from ws.client import ConnectionClosed, WebSocketError, connect
 
 _SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
 

@@ -1,43 +1,49 @@
-"""The byte stream under a WebSocket on CPython's asyncio (no readinto; TLS by the ssl module).
+"""The byte stream under a WebSocket on CPython: asyncio streams, TLS by the ssl module.
 
-Imported by ws.transport only where MicroPython's streams are absent: never on the board.
+Offers what ws.client and ws.opening use of a MicroPython socket (write, close) and the two
+awaitables around it; imported only where MicroPython's asyncio is absent, never on the board.
 """
 
 import asyncio
 import ssl
 
-from ws.errors import TLSError
+from ws.mask import mask16_portable as mask16  # noqa: F401 (what ws.protocol masks with here)
+from ws.protocol import TLSError
+
+_HIGH_WATER = 65536  # bytes queued in the transport before a writer waits
 
 
 class Transport:
-    """readinto/write/drain/close over CPython's asyncio streams."""
-
-    eof_after_close = True
+    """write/close over CPython's asyncio streams; see _read and _writable."""
 
     def __init__(self, reader, writer):
-        self._r = reader
-        self._w = writer
-
-    async def readinto(self, buf):
-        """Read into buf (a memoryview); 0 at end of stream."""
-        data = await self._r.read(len(buf))
-        n = len(data)
-        buf[0:n] = data
-        return n
+        self.reader = reader
+        self.writer = writer
 
     def write(self, data):
-        """Queue data (copied or sent at once); True if nothing is left to drain."""
-        self._w.write(data)
-        return self._w.transport.get_write_buffer_size() == 0
-
-    async def drain(self):
-        await self._w.drain()
+        """All of data (copied: it may be a view of a reused buffer), or 0 when too much waits."""
+        if self.writer.transport.get_write_buffer_size() > _HIGH_WATER:
+            return 0
+        self.writer.write(bytes(data))
+        return len(data)
 
     def close(self):
         try:
-            self._w.close()
+            self.writer.close()
         except OSError:
             pass
+
+
+async def _read(t, buf):
+    """Read into buf (a memoryview): the byte count, 0 at the end of the stream."""
+    data = await t.reader.read(len(buf))
+    n = len(data)
+    buf[0:n] = data
+    return n
+
+
+async def _writable(t):
+    await t.writer.drain()
 
 
 def _context(cfg):
@@ -57,7 +63,7 @@ def _context(cfg):
         raise TLSError("cadata is not a usable CA certificate: %s" % e)
 
 
-async def open_transport(host, port, tls=None, nodelay=None):
+async def _open(host, port, tls=None):
     """Connect to host:port; tls is a ws.tls.TLSConfig for wss:// or None."""
     kw = {}
     if tls is not None:
@@ -70,8 +76,11 @@ async def open_transport(host, port, tls=None, nodelay=None):
     except ssl.SSLError as e:
         raise TLSError("TLS handshake failed: %s" % (e,))
     sock = writer.get_extra_info("socket")
-    if sock is not None and nodelay is not None:
-        nodelay(sock)
+    if sock is not None:
+        try:  # one write per frame already avoids the Nagle/delayed-ACK stall; this makes sure
+            sock.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
+        except OSError:
+            pass
     if tls is not None and not tls.pinned(writer.get_extra_info("ssl_object").getpeercert(True)):
         writer.close()
         raise TLSError("server certificate does not match the pinned fingerprint")

@@ -6,7 +6,7 @@ Imported only for wss:// connections, so plain ws:// never loads it on the board
 import binascii
 import hashlib
 
-from ws.errors import TLSError
+from ws.protocol import TLSError
 
 
 def parse_fingerprint(fp):

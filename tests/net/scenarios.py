@@ -6,13 +6,14 @@ compare the results of both runtimes with what the server saw.
 
 import asyncio
 
-from ws.client import ConnectFailed, connect
-from ws.errors import (
+from ws.client import (
+    ConnectFailed,
     ConnectionClosed,
     HandshakeError,
     InvalidURL,
     TLSError,
     WebSocketTimeout,
+    connect,
 )
 
 

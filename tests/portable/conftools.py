@@ -3,10 +3,21 @@
 import gc
 import sys
 
-from ws import events
-from ws.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT
-from ws.protocol import CLOSED
-from wsutil import open_client, server_frame, split_frames
+from wsutil import (
+    CLOSED,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    events,
+    give,
+    is_close,
+    open_client,
+    server_frame,
+    split_frames,
+)
 
 MICROPYTHON = sys.implementation.name == "micropython"
 # Splitting into two pieces at every offset costs one client per offset: only for short inputs.
@@ -85,8 +96,8 @@ def sent_close(code=None):
 
 
 def _norm_event(ev):
-    if isinstance(ev, events.CloseConnection) and not ev.by_peer:
-        return fail(ev.code)
+    if is_close(ev) and not ev[3]:
+        return fail(ev[1])
     return ev
 
 
@@ -119,11 +130,11 @@ def feed(p, data, pieces):
     mv = memoryview(data)  # slices of a view copy nothing: 64 KiB cases stay affordable
     for n in pieces:
         if n:
-            p.receive_data(mv[off : off + n])
+            give(p, mv[off : off + n])
             off += n
         out.extend(drain(p))
     if off < len(data):
-        p.receive_data(mv[off:])
+        give(p, mv[off:])
         out.extend(drain(p))
     return out
 
@@ -148,7 +159,7 @@ def outcome(data, pieces, eof=False, **kw):
     p = open_client(**kw)
     evs = feed(p, data, pieces)
     if eof:
-        p.receive_data(b"")
+        give(p, b"")
         evs.extend(drain(p))
     return evs, frames_sent(p), p.state
 
@@ -193,7 +204,7 @@ def check(data, want, sent=None, eof=False, pair_max=PAIR_SPLIT_MAX, **kw):
         where = "split %r" % (plan[:4],)
         assert evs == want, "%s: events %r, want %r" % (where, evs, want)
         assert got_sent == sent, "%s: sent %r, want %r" % (where, got_sent, sent)
-        if want and isinstance(want[-1], events.CloseConnection):
+        if want and is_close(want[-1]):
             assert state == CLOSED, "%s: state %d" % (where, state)
 
 
@@ -208,7 +219,7 @@ def event_offsets(data, **kw):
     out = []
     mv = memoryview(data)
     for i in range(len(data)):
-        p.receive_data(mv[i : i + 1])
+        give(p, mv[i : i + 1])
         for ev in drain(p):
             out.append((i, ev))
     return out

@@ -2,8 +2,7 @@
 encoding, whole and chopped. Each case is fed at once, byte by byte and split in two."""
 
 from conftools import binary, check, edge_splits, feed, feed_readinto, roomy, text
-from ws import events
-from wsutil import open_client
+from wsutil import events, open_client
 
 _BIG = 70000  # the default 16 KiB limit would refuse the 64 KiB cases
 

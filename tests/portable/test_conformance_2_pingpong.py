@@ -2,8 +2,7 @@
 the same payload, a pong is only a sign of life, a control frame over 125 bytes fails with 1002."""
 
 from conftools import check, check_fails, feed, h, ping, pong, sent_pong, text
-from ws import events
-from wsutil import open_client, server_frame, split_frames
+from wsutil import events, open_client, server_frame, split_frames
 
 
 def test_2_1_ping_without_payload_is_answered_with_an_empty_pong():

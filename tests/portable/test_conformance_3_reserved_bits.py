@@ -3,9 +3,7 @@ frame with RSV1-3 set fails the connection with 1002; what came before is still 
 what comes after (a ping) is not answered."""
 
 from conftools import check_fails, close, fails_at, ping, text
-from ws import events
-from ws.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT
-from wsutil import server_frame
+from wsutil import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, events, server_frame
 
 _HELLO = events.TextMessage("Hello, world!")
 

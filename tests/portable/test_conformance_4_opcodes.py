@@ -3,9 +3,7 @@ reserved control opcodes 11-15 fail the connection with 1002; earlier messages a
 later frames (a ping) are ignored."""
 
 from conftools import check_fails, fails_at, ping, text
-from ws import events
-from ws.frames import OP_TEXT
-from wsutil import server_frame
+from wsutil import OP_TEXT, events, server_frame
 
 _HELLO = events.TextMessage("Hello, world!")
 _PAYLOAD = b"reserved opcode payload"

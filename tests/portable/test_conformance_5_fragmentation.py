@@ -16,9 +16,7 @@ from conftools import (
     sent_pong,
     text,
 )
-from ws import events
-from ws.frames import OP_BINARY, OP_PING, OP_PONG, OP_TEXT
-from wsutil import open_client, server_frame
+from wsutil import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, events, open_client, server_frame
 
 
 def test_5_1_ping_in_two_fragments_fails():
@@ -175,3 +173,11 @@ def test_a_message_after_a_fragmented_one_starts_afresh():
     data = text("ab", fin=False) + cont("c") + binary(b"d", fin=False) + cont(b"e") + text("f")
     want = [events.TextMessage("abc"), events.BytesMessage(b"de"), events.TextMessage("f")]
     check(data, want)
+
+
+def test_text_frame_arriving_in_pieces_after_a_fragmented_text_message():
+    # Each text is validated from its own first byte, whatever the message before it left behind.
+    data = text("", fin=False) + cont("000") + text("\U00010000 é")
+    check(data, [events.TextMessage("000"), events.TextMessage("\U00010000 é")])
+    data = text("ab", fin=False) + cont("€") + binary(b"\xff", fin=False) + cont(b"\xfe") + text("é€")
+    check(data, [events.TextMessage("ab€"), events.BytesMessage(b"\xff\xfe"), events.TextMessage("é€")])

@@ -16,9 +16,7 @@ from conftools import (
     text,
     utf8_error_at,
 )
-from ws import events
-from ws.frames import OP_TEXT
-from wsutil import open_client, server_frame
+from wsutil import OP_TEXT, events, give, open_client, server_frame
 
 _HELLO = "Hello-µ@ßöäüàá-UTF-8!!"
 _EDITED = h("65 64 69 74 65 64")  # "edited"
@@ -92,9 +90,9 @@ def _fails_on_part_2_of_3_frames(parts):
     f3 = cont(p3)
     check_fails(f1 + f2 + f3, 1007)
     p = open_client()
-    p.receive_data(f1)
+    give(p, f1)
     assert p.next_event() is None
-    p.receive_data(f2)
+    give(p, f2)
     assert p.next_event() == events.CloseConnection(1007, p.close_reason, False)
     # And byte by byte: exactly at the 90 after F4 (F4 90 would be above U+10FFFF).
     data = f1 + f2 + f3
@@ -115,11 +113,11 @@ def _fails_on_chop_2_of_one_frame(parts):
     head = len(frame) - len(p1 + p2 + p3)
     check_fails(frame, 1007)
     p = open_client()
-    p.receive_data(frame[: head + len(p1)])
+    give(p, frame[: head + len(p1)])
     assert p.next_event() is None
-    p.receive_data(frame[head + len(p1) : head + len(p1) + len(p2)])
+    give(p, frame[head + len(p1) : head + len(p1) + len(p2)])
     ev = p.next_event()
-    assert ev is not None and ev.code == 1007, ev
+    assert ev is not None and ev[:2] == (8, 1007), ev
     fails_at(frame, 1007, head + (p1 + p2 + p3).index(h("f4 90")) + 1)
 
 

@@ -22,10 +22,8 @@ from conftools import (
     splits,
     text,
 )
-from ws import events
-from ws.frames import OP_BINARY, OP_TEXT
 from ws.protocol import ClientProtocol
-from wsutil import open_client, server_frame
+from wsutil import OP_BINARY, OP_TEXT, events, open_client, server_frame
 
 _MAX = 2048  # a small limit keeps the byte-by-byte runs quick on MicroPython
 

@@ -2,12 +2,21 @@
 fragmentation of outgoing messages, close payloads, and what may be sent in which state."""
 
 from conftools import MICROPYTHON, binary, check, cont, feed, h, ping, roomy, sent_pong, text
-from ws import events
-from ws.errors import LocalProtocolError
-from ws.frames import FrameWriter, check_close_code, close_payload
 from ws.mask import mask16, mask16_portable
-from ws.protocol import CLOSED, CLOSING, CONNECTING, OPEN, ClientProtocol
-from wsutil import FIXED_MASK, fixed_random, open_client, raises, split_frames, unmask
+from ws.protocol import ClientProtocol, LocalProtocolError, check_close_code
+from wsutil import (
+    CLOSED,
+    CLOSING,
+    CONNECTING,
+    FIXED_MASK,
+    OPEN,
+    events,
+    fixed_random,
+    open_client,
+    raises,
+    split_frames,
+    unmask,
+)
 
 # ---- RFC 6455 5.7 examples ---------------------------------------------------------------
 
@@ -20,7 +29,7 @@ def test_rfc_5_7_unmasked_text_hello_from_the_server():
 
 def test_rfc_5_7_masked_text_hello_from_the_client():
     p = open_client()
-    assert bytes(p.send_text("Hello")) == h("81 85 37 fa 21 3d 7f 9f 4d 51 58")
+    assert bytes(p.send("Hello")) == h("81 85 37 fa 21 3d 7f 9f 4d 51 58")
 
 
 def test_rfc_5_7_fragmented_unmasked_text():
@@ -51,10 +60,10 @@ def test_rfc_5_7_binary_64_kib_in_one_unmasked_frame():
 def test_rfc_5_7_binary_256_and_64_kib_from_the_client():
     roomy()
     p = open_client(fragment_size=1 << 20)
-    frame = bytes(p.send_bytes(bytes(256)))
+    frame = bytes(p.send(bytes(256)))
     assert frame[:8] == h("82 fe 01 00 37 fa 21 3d")
     assert frame[8:12] == FIXED_MASK  # zeros masked are the key itself
-    frame = bytes(p.send_bytes(bytes(65536)))
+    frame = bytes(p.send(bytes(65536)))
     assert frame[:14] == h("82 ff 00 00 00 00 00 01 00 00 37 fa 21 3d")
     assert len(frame) == 14 + 65536
 
@@ -64,7 +73,7 @@ def test_rfc_5_7_binary_256_and_64_kib_from_the_client():
 
 def _sent_header(n):
     p = open_client(fragment_size=1 << 20)
-    return bytes(p.send_bytes(bytes(i & 255 for i in range(n)) if n < 300 else b"\x5a" * n))
+    return bytes(p.send(bytes(i & 255 for i in range(n)) if n < 300 else b"\x5a" * n))
 
 
 def test_outgoing_lengths_use_the_shortest_encoding_at_every_boundary():
@@ -93,7 +102,7 @@ def test_outgoing_payload_round_trips_through_the_mask():
     p = open_client(fragment_size=1 << 20)
     for n in (0, 1, 3, 4, 5, 125, 126, 1000, 65536):
         data = bytes((i * 13 + 5) & 255 for i in range(n))
-        assert split_frames(p.send_bytes(data)) == [(True, 2, data)], n
+        assert split_frames(p.send(data)) == [(True, 2, data)], n
 
 
 def test_incoming_lengths_at_every_boundary():
@@ -122,12 +131,12 @@ def test_every_frame_gets_a_fresh_mask_key():
 
     p = ClientProtocol("h", 80, random_bytes=rand)
     p.data_to_send()
-    p.state = OPEN  # the handshake is not what this test is about
-    frames = [bytes(p.send_text("abcdefg")) for _ in range(4)]
+    p.state = OPEN  # the handshake is not what this test is about (ws.protocol's state OPEN)
+    frames = [bytes(p.send("abcdefg")) for _ in range(4)]
     assert [f[2:6] for f in frames] == keys
     assert [unmask(f) for f in frames] == [(True, 1, b"abcdefg")] * 4
     assert frames[2][6:] == b"abcdefg"  # a zero key leaves the payload as it is
-    more = [bytes(p.send_text("x"))[2:6] for _ in range(64)]
+    more = [bytes(p.send("x"))[2:6] for _ in range(64)]
     assert more[60:] == keys  # the stream goes on into a second draw
     assert draws == [16, 256, 256]  # the handshake key, then two draws of keys
 
@@ -135,13 +144,13 @@ def test_every_frame_gets_a_fresh_mask_key():
 def test_text_is_sent_as_utf8():
     p = open_client()
     s = "é€😀 ok"
-    assert split_frames(p.send_text(s)) == [(True, 1, s.encode())]
+    assert split_frames(p.send(s)) == [(True, 1, s.encode())]
 
 
 def test_sent_frame_is_a_view_valid_until_the_next_send():
     p = open_client()
-    first = bytes(p.send_text("one"))
-    p.send_text("two")
+    first = bytes(p.send("one"))
+    p.send("two")
     assert unmask(first) == (True, 1, b"one")
 
 
@@ -200,17 +209,17 @@ def test_rfc_mask_example_bytes():
     assert bytes(buf[16:]) == h("7f 9f 4d 51 58")
 
 
-# ---- frame writer ------------------------------------------------------------------------
+# ---- the send buffer ---------------------------------------------------------------------
 
 
-def test_frame_writer_grows_its_buffer_for_large_payloads_and_keeps_working():
-    w = FrameWriter(fixed_random, capacity=8)
-    small = bytes(w.frame(1, b"hi"))
-    big = bytes(w.frame(2, b"\x01" * 300))
-    again = bytes(w.frame(1, b"hi"))
+def test_send_buffer_grows_for_large_payloads_and_keeps_working():
+    p = open_client(fragment_size=1000)
+    small = bytes(p.send(b"hi"))
+    big = bytes(p.send(b"\x01" * 300))
+    p.index = 0  # the same mask key again
+    again = bytes(p.send(b"hi"))
     assert small == again
     assert unmask(big) == (True, 2, b"\x01" * 300)
-    assert unmask(bytes(w.frame(0, b"x", fin=False))) == (False, 0, b"x")
 
 
 # ---- fragmentation of outgoing messages ---------------------------------------------------
@@ -218,25 +227,25 @@ def test_frame_writer_grows_its_buffer_for_large_payloads_and_keeps_working():
 
 def test_message_up_to_fragment_size_is_one_frame():
     p = open_client(fragment_size=4)
-    assert split_frames(p.send_bytes(b"abcd")) == [(True, 2, b"abcd")]
-    assert split_frames(p.send_bytes(b"")) == [(True, 2, b"")]
+    assert split_frames(p.send(b"abcd")) == [(True, 2, b"abcd")]
+    assert split_frames(p.send(b"")) == [(True, 2, b"")]
 
 
 def test_message_over_fragment_size_is_split_into_continuations():
     p = open_client(fragment_size=3)
-    assert split_frames(p.send_bytes(b"abcdefghij")) == [
+    assert split_frames(p.send(b"abcdefghij")) == [
         (False, 2, b"abc"),
         (False, 0, b"def"),
         (False, 0, b"ghi"),
         (True, 0, b"j"),
     ]
-    assert split_frames(p.send_bytes(b"abcdef")) == [(False, 2, b"abc"), (True, 0, b"def")]
+    assert split_frames(p.send(b"abcdef")) == [(False, 2, b"abc"), (True, 0, b"def")]
 
 
 def test_text_fragments_may_split_a_code_point_and_reassemble():
     p = open_client(fragment_size=2)
     s = "a€b"
-    frames = split_frames(p.send_text(s))
+    frames = split_frames(p.send(s))
     assert [f[1] for f in frames] == [1, 0, 0]
     assert b"".join(f[2] for f in frames) == s.encode()
     assert [f[0] for f in frames] == [False, False, True]
@@ -245,7 +254,7 @@ def test_text_fragments_may_split_a_code_point_and_reassemble():
 def test_default_fragment_size_splits_at_4096():
     p = open_client()
     data = bytes(10000)
-    frames = split_frames(p.send_bytes(data))
+    frames = split_frames(p.send(data))
     assert [(f[0], f[1], len(f[2])) for f in frames] == [(False, 2, 4096), (False, 0, 4096), (True, 0, 1808)]
 
 
@@ -253,7 +262,7 @@ def test_fragmented_output_is_what_our_own_parser_reassembles():
     sender = open_client(fragment_size=5)
     s = "fragment me, é and € too"
     wire = b""
-    for fin, op, payload in split_frames(sender.send_text(s)):
+    for fin, op, payload in split_frames(sender.send(s)):
         wire += text(payload, fin) if op == 1 else cont(payload, fin)
     check(wire, [events.TextMessage(s)], pair_max=0)
 
@@ -267,10 +276,10 @@ def test_fragment_size_must_be_positive():
 
 def test_send_ping_payload_limits():
     p = open_client()
-    assert split_frames(p.send_ping()) == [(True, 9, b"")]
-    assert bytes(p.send_ping()) == h("89 80 37 fa 21 3d")
-    assert split_frames(p.send_ping(b"x" * 125)) == [(True, 9, b"x" * 125)]
-    e = raises(LocalProtocolError, p.send_ping, b"x" * 126)
+    assert split_frames(p.ping()) == [(True, 9, b"")]
+    assert bytes(p.ping()) == h("89 80 37 fa 21 3d")
+    assert split_frames(p.ping(b"x" * 125)) == [(True, 9, b"x" * 125)]
+    e = raises(LocalProtocolError, p.ping, b"x" * 126)
     assert "125" in str(e)
 
 
@@ -287,25 +296,25 @@ def test_pong_echo_of_an_empty_and_a_full_ping():
 
 def test_send_close_payloads():
     p = open_client()
-    assert bytes(p.send_close()) == h("88 82 37 fa 21 3d 34 12")  # 1000, masked
-    assert split_frames(open_client().send_close(1001, "bye")) == [(True, 8, b"\x03\xe9bye")]
-    assert split_frames(open_client().send_close(4999, "é")) == [(True, 8, b"\x13\x87\xc3\xa9")]
+    assert bytes(p.close()) == h("88 82 37 fa 21 3d 34 12")  # 1000, masked
+    assert split_frames(open_client().close(1001, "bye")) == [(True, 8, b"\x03\xe9bye")]
+    assert split_frames(open_client().close(4999, "é")) == [(True, 8, b"\x13\x87\xc3\xa9")]
     p = open_client()
-    assert split_frames(p.send_close(None)) == [(True, 8, b"")]
+    assert split_frames(p.close(None)) == [(True, 8, b"")]
     assert (p.state, p.close_code) == (CLOSING, 1005)
 
 
 def test_send_close_reason_fits_in_123_bytes():
-    assert split_frames(open_client().send_close(1000, "r" * 123)) == [(True, 8, b"\x03\xe8" + b"r" * 123)]
-    e = raises(LocalProtocolError, open_client().send_close, 1000, "r" * 124)
+    assert split_frames(open_client().close(1000, "r" * 123)) == [(True, 8, b"\x03\xe8" + b"r" * 123)]
+    e = raises(LocalProtocolError, open_client().close, 1000, "r" * 124)
     assert "123" in str(e)
-    raises(LocalProtocolError, open_client().send_close, 1000, "é" * 62)  # 124 bytes, 62 chars
+    raises(LocalProtocolError, open_client().close, 1000, "é" * 62)  # 124 bytes, 62 chars
 
 
 def test_send_close_refuses_codes_that_may_not_be_sent():
     for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535):
         p = open_client()
-        raises(LocalProtocolError, p.send_close, code)
+        raises(LocalProtocolError, p.close, code)
         assert p.state == OPEN  # a refused close changes nothing
 
 
@@ -314,21 +323,21 @@ def test_check_close_code_ranges():
     assert valid == [1000, 1001, 1002, 1003] + list(range(1007, 1015)) + list(range(3000, 5000))
 
 
-def test_close_payload_helper():
-    assert close_payload(None) == b""
-    assert close_payload(1000) == b"\x03\xe8"
-    assert close_payload(3000, "x") == b"\x0b\xb8x"
-    raises(LocalProtocolError, close_payload, 1005)
+def test_close_payload_of_each_kind_of_code():
+    assert split_frames(open_client().close(None)) == [(True, 8, b"")]
+    assert split_frames(open_client().close(1000)) == [(True, 8, b"\x03\xe8")]
+    assert split_frames(open_client().close(3000, "x")) == [(True, 8, b"\x0b\xb8x")]
+    raises(LocalProtocolError, open_client().close, 1005)
 
 
 # ---- sending in the wrong state ----------------------------------------------------------
 
 
 def _assert_cannot_send(p):
-    raises(LocalProtocolError, p.send_text, "x")
-    raises(LocalProtocolError, p.send_bytes, b"x")
-    raises(LocalProtocolError, p.send_ping, b"x")
-    raises(LocalProtocolError, p.send_close, 1000)
+    raises(LocalProtocolError, p.send, "x")
+    raises(LocalProtocolError, p.send, b"x")
+    raises(LocalProtocolError, p.ping, b"x")
+    raises(LocalProtocolError, p.close, 1000)
 
 
 def test_nothing_can_be_sent_before_the_handshake():
@@ -340,9 +349,9 @@ def test_nothing_can_be_sent_before_the_handshake():
 
 def test_only_close_is_refused_twice_after_send_close():
     p = open_client()
-    p.send_close()
+    p.close()
     assert p.state == CLOSING
-    e = raises(LocalProtocolError, p.send_text, "x")
+    e = raises(LocalProtocolError, p.send, "x")
     assert "CLOSING" in str(e)
     _assert_cannot_send(p)
 
@@ -355,7 +364,7 @@ def test_nothing_can_be_sent_after_the_peer_closed_or_we_failed():
     p = open_client()
     feed(p, h("83 00"), [2])
     assert p.state == CLOSED
-    e = raises(LocalProtocolError, p.send_bytes, b"x")
+    e = raises(LocalProtocolError, p.send, b"x")
     assert "CLOSED" in str(e)
     _assert_cannot_send(p)
 

@@ -1,10 +1,20 @@
 """Opening handshake (RFC 6455 4.1, 4.2.2): the request we build and the responses we accept."""
 
-from ws import events
-from ws.errors import HandshakeError, LocalProtocolError
-from ws.handshake import accept_key, build_request, check_response, make_key, parse_response
-from ws.protocol import CLOSED, CONNECTING, OPEN, ClientProtocol
-from wsutil import accept_response, events_of, fixed_random, raises
+from ws.handshake import accept_key, check_response
+from ws.protocol import ClientProtocol, HandshakeError, LocalProtocolError
+from wsutil import (
+    ACCEPTED,
+    CLOSED,
+    CONNECTING,
+    OPEN,
+    accept_response,
+    events,
+    events_of,
+    fixed_random,
+    give,
+    raises,
+    request_key,
+)
 
 
 def _client(**kw):
@@ -17,6 +27,11 @@ def _client(**kw):
     )
 
 
+def build_request(host, port, resource, **kw):
+    """The request of a fresh client (its key comes from fixed_random)."""
+    return _client(host=host, port=port, resource=resource, **kw).data_to_send()
+
+
 def _lines(request):
     return request.decode().split("\r\n")
 
@@ -26,29 +41,35 @@ def test_accept_key_matches_rfc_example():
 
 
 def test_key_is_16_random_bytes_in_base64():
-    key = make_key(fixed_random)
+    draws = []
+
+    def rand(n):
+        draws.append(n)
+        return fixed_random(n)
+
+    key = request_key(ClientProtocol("h", 80, random_bytes=rand).data_to_send())
     assert key == "N/ohPTf6IT03+iE9N/ohPQ=="
-    assert len(key) == 24
+    assert len(key) == 24 and draws == [16]
 
 
 def test_request_line_headers_and_terminator():
-    req = build_request("example.com", 80, "/chat?room=1", "KEY")
+    req = build_request("example.com", 80, "/chat?room=1")
     lines = _lines(req)
     assert lines[0] == "GET /chat?room=1 HTTP/1.1"
     assert "Host: example.com" in lines
     assert "Upgrade: websocket" in lines
     assert "Connection: Upgrade" in lines
-    assert "Sec-WebSocket-Key: KEY" in lines
+    assert "Sec-WebSocket-Key: N/ohPTf6IT03+iE9N/ohPQ==" in lines
     assert "Sec-WebSocket-Version: 13" in lines
     assert req.endswith(b"\r\n\r\n")
     assert req.count(b"\r\n\r\n") == 1
 
 
 def test_host_carries_port_only_when_not_default():
-    assert "Host: h:8080" in _lines(build_request("h", 8080, "/", "K"))
-    assert "Host: h" in _lines(build_request("h", 443, "/", "K", secure=True))
-    assert "Host: h:80" in _lines(build_request("h", 80, "/", "K", secure=True))
-    assert "Host: [::1]:9001" in _lines(build_request("::1", 9001, "/", "K"))
+    assert "Host: h:8080" in _lines(build_request("h", 8080, "/"))
+    assert "Host: h" in _lines(build_request("h", 443, "/", secure=True))
+    assert "Host: h:80" in _lines(build_request("h", 80, "/", secure=True))
+    assert "Host: [::1]:9001" in _lines(build_request("::1", 9001, "/"))
 
 
 def test_origin_subprotocols_and_extra_headers():
@@ -56,7 +77,6 @@ def test_origin_subprotocols_and_extra_headers():
         "h",
         80,
         "/",
-        "K",
         origin="http://h",
         subprotocols=["v1.node", "v2"],
         headers={"Authorization": "Bearer abc"},
@@ -68,12 +88,12 @@ def test_origin_subprotocols_and_extra_headers():
 
 
 def test_header_injection_and_reserved_headers_are_refused():
-    e = raises(LocalProtocolError, build_request, "h", 80, "/", "K", headers={"X": "a\r\nHost: evil"})
+    e = raises(LocalProtocolError, build_request, "h", 80, "/", headers={"X": "a\r\nHost: evil"})
     assert "line breaks" in str(e)
-    e = raises(LocalProtocolError, build_request, "h", 80, "/", "K", headers={"Sec-WebSocket-Key": "x"})
+    e = raises(LocalProtocolError, build_request, "h", 80, "/", headers={"Sec-WebSocket-Key": "x"})
     assert "set by the client" in str(e)
-    raises(LocalProtocolError, build_request, "h", 80, "/", "K", headers=[("Bad Name", "v")])
-    raises(LocalProtocolError, build_request, "h", 80, "/", "K", subprotocols=["a,b"])
+    raises(LocalProtocolError, build_request, "h", 80, "/", headers=[("Bad Name", "v")])
+    raises(LocalProtocolError, build_request, "h", 80, "/", subprotocols=["a,b"])
 
 
 def test_accepts_valid_response_split_at_every_byte():
@@ -81,7 +101,8 @@ def test_accepts_valid_response_split_at_every_byte():
         p = _client()
         resp = accept_response(p.data_to_send())
         evs = events_of(p, resp, step)
-        assert evs == [events.Accepted(None, evs[0].headers)]
+        assert evs == [events.Accepted(None, evs[0][2])]
+        assert evs[0][2]["upgrade"] == "websocket"  # the response's headers, names lowercased
         assert p.state == OPEN
 
 
@@ -99,13 +120,13 @@ def test_upgrade_and_connection_tokens_are_case_insensitive():
         "HTTP/1.1 101 OK\r\nupgrade: WebSocket\r\nCONNECTION: keep-alive, UPGRADE\r\n"
         "sec-websocket-accept: %s\r\n\r\n" % key
     ).encode()
-    assert isinstance(events_of(p, resp)[0], events.Accepted)
+    assert events_of(p, resp)[0][0] == ACCEPTED
 
 
 def _refused(response, **kw):
     p = _client(**kw)
     p.data_to_send()
-    p.receive_data(response)
+    give(p, response)
     e = raises(HandshakeError, p.next_event)
     assert p.state == CLOSED
     return e
@@ -143,11 +164,11 @@ def test_status_other_than_101_carries_status_reason_and_hints():
 def test_subprotocol_only_if_offered():
     p = _client(subprotocols=["a", "b"])
     ev = events_of(p, accept_response(p.data_to_send(), "Sec-WebSocket-Protocol: b\r\n"))[0]
-    assert ev.subprotocol == "b" and p.subprotocol == "b"
+    assert ev[1] == "b" and p.state == OPEN
     e = _refused(accept_response(_client().data_to_send(), "Sec-WebSocket-Protocol: c\r\n"))
     assert "not offered" in str(e)
     p = _client(subprotocols=["a"])
-    p.receive_data(accept_response(p.data_to_send(), "Sec-WebSocket-Protocol: z\r\n"))
+    give(p, accept_response(p.data_to_send(), "Sec-WebSocket-Protocol: z\r\n"))
     raises(HandshakeError, p.next_event)
 
 
@@ -161,7 +182,7 @@ def test_extension_that_was_not_offered_is_refused():
 def test_header_size_limit():
     p = _client(max_header_size=200)
     p.data_to_send()
-    p.receive_data(b"HTTP/1.1 101 OK\r\n" + b"X-Pad: " + b"a" * 300)
+    give(p, b"HTTP/1.1 101 OK\r\n" + b"X-Pad: " + b"a" * 300)
     e = raises(HandshakeError, p.next_event)
     assert "exceeds 200" in str(e)
 
@@ -176,30 +197,46 @@ def test_malformed_responses_are_typed_errors():
     ):
         p = _client()
         p.data_to_send()
-        p.receive_data(bad)
+        give(p, bad)
         raises(HandshakeError, p.next_event)
 
 
 def test_eof_during_handshake_is_a_handshake_error():
     p = _client()
     p.data_to_send()
-    p.receive_data(b"HTTP/1.1 101 Swi")
+    give(p, b"HTTP/1.1 101 Swi")
     assert p.next_event() is None and p.state == CONNECTING
-    p.receive_data(b"")
+    give(p, b"")
     e = raises(HandshakeError, p.next_event)
     assert "closed during" in str(e)
 
 
-def test_parse_response_joins_repeated_headers():
-    status, reason, headers = parse_response(b"HTTP/1.1 101 Switching Protocols\r\nA: 1\r\na: 2")
-    assert (status, reason, headers) == (101, "Switching Protocols", {"a": "1, 2"})
+def _head(*lines):
+    return "\r\n".join(("HTTP/1.1 101 Switching Protocols",) + lines).encode()
+
+
+def test_check_response_joins_repeated_headers_and_lowercases_names():
+    head = _head(
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Accept: " + accept_key("k"),
+        "A: 1",
+        "a: 2",
+    )
+    sub, headers = check_response(head, "k")
+    assert sub is None
+    assert headers["a"] == "1, 2" and headers["upgrade"] == "websocket"
 
 
 def test_check_response_returns_negotiated_protocol():
-    h = {
-        "upgrade": "websocket",
-        "connection": "upgrade",
-        "sec-websocket-accept": accept_key("k"),
-        "sec-websocket-protocol": "p",
-    }
-    assert check_response(101, "", h, "k", ["p"]) == "p"
+    head = _head(
+        "upgrade: websocket",
+        "connection: upgrade",
+        "sec-websocket-accept: " + accept_key("k"),
+        "sec-websocket-protocol: p",
+    )
+    assert check_response(head, "k", ["p"])[0] == "p"
+    e = raises(HandshakeError, check_response, head, "k", ["q"])
+    assert e.status == 101 and "not offered" in str(e)
+    e = raises(HandshakeError, check_response, head, "other key", ["p"])
+    assert "does not match" in str(e)

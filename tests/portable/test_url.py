@@ -1,8 +1,13 @@
 """ws:// and wss:// URLs: hosts, IPv6 literals, default ports, resources, and clear errors."""
 
-from ws.errors import InvalidURL
-from ws.url import URL, parse_url
+from ws.dial import parse_url
+from ws.protocol import InvalidURL
 from wsutil import raises
+
+
+def URL(secure, host, port, resource):
+    """What parse_url returns: (secure, host, port, resource)."""
+    return (secure, host, port, resource)
 
 
 def test_defaults_and_resource():
