@@ -1,14 +1,19 @@
 """One simulated board's process: boots boot.py and main.py, then serves the REPL, as the board would.
 
 Started by `python -m simulator` on CPython or on the MicroPython interpreter (portable code):
-    boardproc.py FLASH_DIR FIRMWARE_DIR BOARD_ID SEED
+    boardproc.py FLASH_DIR FIRMWARE_DIR BOARD_ID SEED [RESET_CAUSE]
+RESET_CAUSE (machine.reset_cause(), default power-on) is how the simulator restarts a board whose
+process ended: after a power loss, a crash (a panic: hard reset), a watchdog or external reset.
 The working directory is the board's flash folder. A script or module in the flash folder wins
 over the firmware folder's (files copied in with mpremote take effect after a reset); the fakes
 come first, as the port's built-in modules do. Like the ESP32 port's main.c: boot.py, then main.py
 unless the raw REPL is active, then the friendly or raw REPL (simrepl.py) until a soft reset
 (Ctrl-D, sys.exit(), machine.soft_reset()) boots again with the same mode; machine.reset(), the
 watchdog and deepsleep reboot with their reset cause. The process ends when its console input
-ends (plain mode) or its pseudo-terminal goes away (serial mode).
+ends (plain mode) or its pseudo-terminal goes away (serial mode). The flash folder keeps
+littlefs's rules (simflash.py: written content is committed on flush and close); with SIM_CTL the
+board takes faults from the simulator (simctl.py); SIM_WORLD_ELAPSED_MS starts the world that
+many milliseconds on, so a board that boots again finds the world where it left it.
 """
 
 import json
@@ -24,6 +29,7 @@ except ImportError:  # the MicroPython interpreter already is MicroPython
     pass
 
 import simboard  # noqa: E402 (after the CPython shims)
+import simflash  # noqa: E402
 import simrepl  # noqa: E402
 
 # The firmware the simulator stands for; tools read the version, the build date is any fixed one.
@@ -68,10 +74,11 @@ def _set_path(flash):
 def _forget(flash, firmware):
     # A reset forgets every module the application imported, as a fresh interpreter would;
     # the fakes stay, since they stand for the chip and its built-in modules.
+    app = os.getenv("SIM_APP_MPY")
     for name in list(sys.modules):
         f = getattr(sys.modules[name], "__file__", "") or ""
         relative = f and f[0] != "/" and not f.startswith(".frozen")  # MicroPython, from ''
-        if f.startswith(firmware) or f.startswith(flash) or relative:
+        if f.startswith(firmware) or f.startswith(flash) or relative or (app and f.startswith(app)):
             del sys.modules[name]
 
 
@@ -104,19 +111,51 @@ def boot(repl, flash, firmware):
             repl.con.write("\n")
 
 
+def _ballast(board):
+    # On the MicroPython runtime the fakes share the board's heap, though on a board they are C.
+    # Once they are loaded, one block fills the heap down to SIM_APP_HEAP bytes, so the
+    # application gets exactly the heap it would have on the chip, whatever the fakes took.
+    want = os.getenv("SIM_APP_HEAP")
+    if not want or sys.implementation.name != "micropython":
+        return
+    import gc
+
+    # The port's built-in modules are C in the chip's flash: load their fakes before measuring.
+    for name in ("machine", "network", "esp32", "dht", "onewire", "ds18x20", "ntptime"):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    gc.collect()
+    spare = gc.mem_free() - int(want)
+    if spare > 0:
+        board.ballast = bytearray(spare)
+    else:
+        print("simulator: only %d bytes of heap left for the application, not %s" % (gc.mem_free(), want))
+
+
 def main(argv):
     flash, firmware, board_id, seed = argv[1], argv[2], argv[3], int(argv[4])
     board = simboard.use(simboard.SimBoard(board_id, seed, flash))
+    if len(argv) > 5:
+        board.reset_cause = int(argv[5])
     if os.getenv("SIM_WORLD"):  # imported only when a world is given: it costs heap
         import simworld
 
-        simworld.install_from_env(board)
+        world = simworld.install_from_env(board)
+        world._t0 -= int(os.getenv("SIM_WORLD_ELAPSED_MS") or 0)  # its clock runs from _t0
     os.chdir(flash)
+    simflash.install(flash)
+    if os.getenv("SIM_CTL"):
+        import simctl
+
+        simctl.install(board, os.getenv("SIM_CTL"))
     _set_path(flash)
     simrepl.install_help()
     # Tracebacks leave out the simulator's frames: the board's own code is C, not Python.
     hidden = (_dirname(__file__) + "/", _dirname(simrepl.__file__) + "/")
     repl = simrepl.Repl(simrepl.Console(), _banner(flash), hidden)
+    _ballast(board)
     print("rst:%s, board %s" % (_RESET_NAMES[board.reset_cause], board_id))
     while True:
         try:

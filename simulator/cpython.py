@@ -17,6 +17,7 @@ names are added to them here:
 Existing CPython names are never replaced, so host code sharing the process keeps working.
 """
 
+import asyncio
 import gc
 import operator
 import os
@@ -125,6 +126,13 @@ def ilistdir(path="."):
 
 
 _TIME = (ticks_ms, ticks_us, ticks_cpu, ticks_add, ticks_diff, sleep_ms, sleep_us)
+
+
+def _asyncio_sleep_ms(ms):
+    return asyncio.sleep(ms / 1000)
+
+
+_asyncio_sleep_ms.__name__ = "sleep_ms"
 _GC = (mem_alloc, mem_free, threshold)
 
 
@@ -147,5 +155,6 @@ def install(heap_size=None):
     _add(time, _TIME)
     _add(gc, _GC)
     _add(os, (ilistdir,))
+    _add(asyncio, (_asyncio_sleep_ms,))  # MicroPython's asyncio.sleep_ms
     sys.path[:] = [p for p in sys.path if not (isinstance(p, str) and p and os.path.abspath(p) == FAKES)]
     sys.path.insert(0, FAKES)

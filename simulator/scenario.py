@@ -34,7 +34,7 @@ from simulator.__main__ import (
     prepare_flash,
 )
 
-SCENARIO_KEYS = ("name", "description", "board", "seed", "world", "steps", "timeout")
+SCENARIO_KEYS = ("name", "description", "board", "seed", "world", "steps", "timeout", "config")
 EXPECT_KINDS = ("console", "console_re", "load", "pin", "value")
 WORLD_HEAP_KIB = 40  # the world's share of a MicroPython board's heap: 16 KiB, 33 KiB for the greenhouse
 TOLERANCE_S = 0.3  # real seconds a console line's time may be off (pipes, scheduling)
@@ -169,6 +169,11 @@ class Scenario:
         self.board = d.get("board", DEFAULT_BOARD)
         if not os.path.isabs(self.board):
             self.board = os.path.join(os.path.dirname(self.path), self.board)
+        self.config = d.get("config")  # the board's config.json, as an object
+        if self.config is not None and not isinstance(self.config, dict):
+            raise ScenarioError(
+                "%s: config must be an object: the board's config.json (docs/config.md)" % path
+            )
         self.timeout = d.get("timeout")
         if self.timeout is not None and not (_num(self.timeout) and self.timeout > 0):
             raise ScenarioError("%s: timeout must be real seconds > 0" % path)
@@ -351,6 +356,9 @@ def run_scenario(
     try:
         flash = flash or os.path.join(tmp, "flash")
         prepare_flash(flash, board)
+        if sc.config is not None:
+            with open(os.path.join(flash, "config.json"), "w") as f:
+                json.dump(sc.config, f, indent=1)
         if runtime == "micropython":
             heap = "%dk" % (heap_kib(heap) + WORLD_HEAP_KIB)
         try:

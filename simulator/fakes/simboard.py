@@ -15,8 +15,13 @@ DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
 
-class BoardReset(Exception):
-    """Raised by machine.reset(), a missed watchdog feed or deepsleep: the runner reboots."""
+class BoardReset(SystemExit):
+    """Raised by machine.reset(), a missed watchdog feed or deepsleep: the runner reboots.
+
+    A SystemExit, as a reset ends everything at once: no `except Exception` in the application
+    swallows it, and it leaves asyncio's event loop from inside any task on both runtimes (a
+    plain Exception would stay in its task).
+    """
 
     def __init__(self, cause):
         super().__init__(cause)
@@ -131,6 +136,7 @@ class SimBoard:
         self.air = Airwaves()  # Wi-Fi faults: dropped access points, forced RSSI
         self.wlan = None  # network.py's Wi-Fi state (interfaces, link, config), made on first use
         self.wake_sources = {}  # esp32.wake_on_*(): "ext0", "ext1", "touch", "ulp", "gpio" -> setting
+        self.poll = None  # called by board() before every fake's look at the board (simctl: faults)
         n = 0
         for ch in board_id:
             n = (n * 31 + ord(ch)) & 0xFFFFFF
@@ -179,4 +185,8 @@ def use(board):
 
 
 def board():
-    return BOARD
+    """The board the fakes see; first lets its poll hook (fault control) catch up."""
+    b = BOARD
+    if b.poll is not None:
+        b.poll()
+    return b
