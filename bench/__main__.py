@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 
@@ -39,6 +40,8 @@ def _options(argv):
         "--heap-only", action="store_true", help="only the smallest-heap search and the heap in use by stage"
     )
     ap.add_argument("--no-client", action="store_true", help="measure the floor and the core only")
+    ap.add_argument("--skip-app", action="store_true", help="skip the device application's figures")
+    ap.add_argument("--app-count", type=int, default=1000, help="timed commands per runtime (1000)")
     ap.add_argument("--json", metavar="PATH", help="also write the raw results there")
     opt = ap.parse_args(argv)
     if opt.count < 1 or opt.rounds < 1 or opt.growth < 10:
@@ -117,13 +120,37 @@ def main(argv=None):
         _step("CPython masking throughput")
         cp["mask"] = run_script("cpython", ("mask",))
     rep = report.build(info, mp, cp)
+    app_text = ""
+    if has_client and not opt.skip_app:
+        app_text = _app(opt, mp, cp, mp_exe)
     print()
     print(rep.text())
+    print(app_text)
     print("(bench took %.0f s)" % (time.monotonic() - started))
     if opt.json:
         with open(opt.json, "w") as f:
             json.dump({"info": info, "micropython": mp, "cpython": cp}, f)
     return 0
+
+
+def _app(opt, mp, cp, mp_exe):
+    """The device application on a simulated board: command round trips against each runtime's
+    echo (the client's 32 B median from this run), heap growth and the smallest heap."""
+    from bench import app
+
+    echo, results = {}, {}
+    for runtime, data in (("micropython", mp), ("cpython", cp)):
+        if not data or (runtime == "micropython" and not mp_exe):
+            continue
+        m = report.medians(data["rtt"][32], "client")
+        echo[runtime] = statistics.median(m) if m else None
+        _step("%s: the application's command round trips (%d relay.set)" % (runtime, opt.app_count))
+        growth = opt.growth // 3 + 1 if runtime == "micropython" else 0  # 3 messages a command
+        results[runtime] = app.command_rtt(runtime, opt.app_count, opt.warmup, growth)
+    if mp_exe and not opt.skip_heap:
+        _step("MicroPython: the smallest heap the whole application works in")
+        results["smallest_heap_kib"] = app.smallest_heap()
+    return app.report(results, echo)
 
 
 def _heap(opt, mp, mp_exe, port, has_client):

@@ -59,6 +59,7 @@ _INTERVALS = (
     ("lease", 60, ">0"),
     ("link_loss_grace", 10, ">0"),
     ("keepalive", 20, ">0"),
+    ("reconnect_max", 60, ">0"),
 )
 # What config.set may change: key (as "intervals.NAME", "relays.NAME.FIELD"...) -> fields.
 _SETTABLE = {"relays": ("max_on_s", "on_link_loss"), "sensors": ("interval", "filters")}
@@ -362,11 +363,18 @@ def _digest(raw):
 
 def file_hash(path="config.json"):
     """The first 16 hex digits of the SHA-256 of a file's bytes (None when unreadable)."""
+    h = sha256()
+    buf = bytearray(128)  # in small pieces: a fragmented heap may have no block for the whole file
     try:
         with open(path, "rb") as f:
-            return _digest(f.read())
+            while True:
+                n = f.readinto(buf)
+                if not n:
+                    break
+                h.update(memoryview(buf)[:n])
     except OSError:
         return None
+    return hexlify(h.digest())[:16].decode()
 
 
 def load():

@@ -62,6 +62,16 @@ class Link:
             return '"ts": %d, "clock": "uptime"' % t_ms
         return '"ts": %d, "clock": "utc"' % (self.utc + t_ms)
 
+    def due(self, now, hold):
+        """Whether unsent readings should go now: the oldest waited `hold` ms, or a batch is full."""
+        unsent = 0
+        for r in self.box:
+            if r[0] > self.sent:
+                if now - r[1] >= hold:
+                    return True
+                unsent += 1
+        return unsent >= BATCH or self.dropped > 0
+
     def telemetry(self):
         """The next telemetry message to send (JSON text), or None when everything was sent."""
         if not self.welcomed:

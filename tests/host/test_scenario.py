@@ -106,7 +106,7 @@ def test_a_world_spec_in_its_own_file_and_the_greenhouse_example_check(tmp_path)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_the_greenhouse_example_passes_with_the_stand_in_firmware(runtime):
+def test_the_greenhouse_example_passes_with_the_application(runtime):
     need(runtime)
     result = run_scenario(os.path.join(ROOT, "scenarios", "greenhouse.json"), runtime, timeout=40)
     assert result.ok, result.report()

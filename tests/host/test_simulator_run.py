@@ -21,8 +21,10 @@ def test_board_boots_the_firmware_and_prints_its_console(tmp_path, runtime):
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "rst:0x1 (POWERON_RESET), board sim-0001" in out
-    assert "main.py: ESP32-DevKitC, reset cause 1" in out
-    assert "reading 0: chip temperature " in out and "reading 1:" in out
+    # The application starts; without a config.json it says so and stays in safe mode, offline.
+    assert "ERROR config: config.json: missing" in out
+    assert "INFO app: unconfigured on ESP32-DevKitC, firmware " in out and "reset power_on" in out
+    assert out.count("Traceback") == out.count("KeyboardInterrupt:")  # only the stop's Ctrl-C
     with open(tmp_path / "flash" / "board.json") as f:
         assert json.load(f)["chip"] == "ESP32"
 

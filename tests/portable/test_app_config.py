@@ -176,7 +176,13 @@ def test_defaults_are_filled_in_and_the_input_is_left_alone():
     out, errors, warnings = config.check(cfg, board())
     assert (errors, warnings) == ([], [])
     assert json.dumps(cfg) == before
-    assert out["intervals"] == {"telemetry": 10, "lease": 60, "link_loss_grace": 10, "keepalive": 20}
+    assert out["intervals"] == {
+        "telemetry": 10,
+        "lease": 60,
+        "link_loss_grace": 10,
+        "keepalive": 20,
+        "reconnect_max": 60,
+    }
     assert (out["outbox"], out["log_level"]) == (200, "info")
     assert out["relays"] == [
         {
@@ -553,14 +559,20 @@ def test_bme280_takes_the_boards_i2c_pins_and_checks_bus_and_address():
 def test_intervals_are_positive_seconds_with_defaults():
     out, errors, warnings = config.check(base(intervals={"telemetry": 2.5, "keepalive": 30}), board())
     assert errors == [] and warnings == []
-    assert out["intervals"] == {"telemetry": 2.5, "lease": 60, "link_loss_grace": 10, "keepalive": 30}
+    assert out["intervals"] == {
+        "telemetry": 2.5,
+        "lease": 60,
+        "link_loss_grace": 10,
+        "keepalive": 30,
+        "reconnect_max": 60,
+    }
     assert errors_of(base(intervals={"lease": 0, "telemetry": "10s"})) == [
         'intervals.telemetry: must be a number > 0, not "10s"',
         "intervals.lease: must be a number > 0, not 0",
     ]
     assert warnings_of(base(intervals={"telemetri": 5})) == [
         "intervals.telemetri: unknown key, ignored; check its spelling (known: telemetry, lease, "
-        "link_loss_grace, keepalive)"
+        "link_loss_grace, keepalive, reconnect_max)"
     ]
 
 

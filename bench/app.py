@@ -1,0 +1,178 @@
+"""The device application's figures: command round trip, heap growth and the smallest heap.
+
+A simulated board runs the real firmware (python -m simulator, with a world and a config) against a
+scripted protocol server on 127.0.0.1 (tests/host/protoserver.py). The server sends relay.set
+commands one after the other and times each until the board's result arrives; the median and p99
+are compared with the plain echo round trip of the same runtime's WebSocket client, measured
+earlier in the same `make bench` run. On MicroPython, the heap the board reports (after a
+collection, through the status command) before and after 10,000 commands gives the growth, and a
+binary search over the application's heap finds the smallest one in which the board comes online
+and answers 200 commands without a MemoryError or a reset.
+"""
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
+
+from protoserver import ProtoServer  # noqa: E402
+from simdevice import SimDevice, config, world  # noqa: E402
+
+TOKEN = "bench-token"
+RELAYS = [
+    {"name": "heater", "pin": 26, "active_low": True, "boot": "off", "on_link_loss": "hold"},
+    {"name": "pump", "pin": 27, "active_low": True, "on_link_loss": "hold"},
+]
+SENSORS = [
+    {"name": "air", "kind": "dht22", "pin": 4, "interval": 2},
+    {"name": "chip", "kind": "chip_temperature", "interval": 5, "filters": [{"round": 1}]},
+]
+WORLD = world([{"kind": "dht22", "name": "air", "pin": 4}, {"kind": "chip_temperature", "name": "chip"}])
+TARGET_RATIO = 3.0  # command round trip median, times the client's echo round trip
+TARGET_HEAP_KIB = 64
+
+
+def _board(tmp, runtime, server, heap=None, name="board"):
+    cfg = config("bench-1", TOKEN, server.url, relays=RELAYS, sensors=SENSORS, log_level="warning")
+    cfg["intervals"].update({"lease": 60, "keepalive": 20, "telemetry": 2})
+    if heap:
+        os.environ["SIM_TEST_HEAP"] = heap
+    else:
+        os.environ.pop("SIM_TEST_HEAP", None)
+    try:
+        return SimDevice(Path(tmp), runtime, cfg, WORLD, name=name).start()
+    finally:
+        os.environ.pop("SIM_TEST_HEAP", None)
+
+
+def _commands(server, n, method="relay.set"):
+    """Send n commands one after the other; their round trips in µs."""
+
+    def make(i):
+        if method == "relay.set":
+            return method, {"relay": "heater", "on": bool(i & 1)}
+        return method, {"relay": "heater"}
+
+    times, results = server.timed_calls(n, make)
+    for r in results:
+        if not r["ok"]:
+            raise RuntimeError("command failed: %s" % r)
+    return times
+
+
+def _heap_free(server):
+    """The board's free heap after a collection, at a moment its outbox is empty (readings in
+    flight are data, not growth): the largest of a few status calls that find it empty."""
+    best = None
+    for _ in range(40):
+        st = server.call("status", timeout=30)["result"]
+        if st["outbox"] == 0:
+            best = st["heap_free"] if best is None else max(best, st["heap_free"])
+            if best is not None and _ >= 5:
+                break
+        time.sleep(0.1)
+    if best is None:
+        raise RuntimeError("the board's outbox never emptied")
+    return best
+
+
+def command_rtt(runtime, count=1000, warmup=100, growth=0):
+    """{median_us, p99_us[, growth_bytes]} of relay.set round trips on one runtime."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ProtoServer({"bench-1": TOKEN}).start()
+        dev = _board(tmp, runtime, server)
+        try:
+            server.wait_online(timeout=60)
+            _commands(server, warmup)
+            times = _commands(server, count)
+            out = {
+                "median_us": statistics.median(times),
+                "p99_us": sorted(times)[int(len(times) * 0.99) - 1],
+            }
+            if growth:
+                start = _heap_free(server)
+                _commands(server, growth, "relay.get")
+                out["growth_bytes"] = start - _heap_free(server)
+                out["growth_count"] = growth
+            out["resets"] = dev.output().count("rst:") - 1
+            return out
+        finally:
+            dev.stop()
+            server.stop()
+
+
+def _works(tmp, heap_kib, n=200):
+    server = ProtoServer({"bench-1": TOKEN}).start()
+    dev = _board(tmp, "micropython", server, "%dk" % heap_kib, name="heap%d" % heap_kib)
+    try:
+        server.wait_online(timeout=20)
+        _commands(server, n)
+        server.call("sensors.read", {}, timeout=20)
+        out = dev.output()
+        return "MemoryError" not in out and out.count("rst:") == 1
+    except (AssertionError, RuntimeError):
+        return False
+    finally:
+        dev.stop()
+        server.stop()
+
+
+def smallest_heap(lo=32, hi=256):
+    """The smallest application heap (KiB, MicroPython) in which the board works, by bisection."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if not _works(tmp, hi):
+            return None
+        while hi - lo > 4:
+            mid = (lo + hi) // 2
+            if _works(tmp, mid):
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+
+def report(results, echo_us):
+    """Printed lines: each runtime's command round trip against its echo, growth, smallest heap."""
+    lines = ["", "Device application (firmware/app on a simulated board, scripted server on loopback)"]
+    for runtime in ("micropython", "cpython"):
+        r = results.get(runtime)
+        if not r:
+            continue
+        echo = echo_us.get(runtime)
+        ratio = r["median_us"] / echo if echo else None
+        verdict = "" if ratio is None else ("PASS" if ratio <= TARGET_RATIO else "MISSED")
+        lines.append(
+            "  %-11s command round trip (relay.set): median %7.0f us, p99 %7.0f us; "
+            "echo %s; ratio %s (target <= %.0fx) %s"
+            % (
+                runtime,
+                r["median_us"],
+                r["p99_us"],
+                "%.0f us" % echo if echo else "n/a",
+                "%.2fx" % ratio if ratio else "n/a",
+                TARGET_RATIO,
+                verdict,
+            )
+        )
+        if "growth_bytes" in r:
+            g = r["growth_bytes"]
+            lines.append(
+                "  %-11s heap growth over %d commands (%d messages): %d B (target 0) %s"
+                % (runtime, r["growth_count"], 3 * r["growth_count"], g, "PASS" if g <= 0 else "MISSED")
+            )
+    h = results.get("smallest_heap_kib")
+    if "smallest_heap_kib" in results:
+        lines.append(
+            "  micropython smallest application heap: %s (target <= %d KiB) %s"
+            % (
+                "%d KiB" % h if h else "more than 256 KiB",
+                TARGET_HEAP_KIB,
+                "PASS" if h and h <= TARGET_HEAP_KIB else "MISSED",
+            )
+        )
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""The server's command methods (docs/protocol.md): each takes the node, the params and the command id.
+
+Imported at the first command, so a board that is never commanded does not pay for it in heap.
+Every bad parameter raises AppError("bad_params", ...) naming the parameter.
+"""
+
+import asyncio
+
+from app import log
+from app.errors import AppError
+from compat import ticks_ms
+
+
+def _param(params, name, kind, what):
+    v = params.get(name)
+    if type(v) is not kind:
+        raise AppError("bad_params", "%s must be %s, got %r" % (name, what, v))
+    return v
+
+
+def _relays(node):
+    if node.relays is None:
+        raise AppError("unknown_relay", "this board has no relays configured")
+    return node.relays
+
+
+PENDING = "pending"  # the result comes later, from a task of its own (node.finish)
+
+
+def _state(node, name, on, extra):
+    s = node.relays.get(name)
+    if on is not None and s["on"] != on:
+        raise AppError("superseded", "%s: a later command on its interlock group won" % name)
+    res = {"relay": name, "on": s["on"]}
+    if extra:
+        res.update(extra)
+    return res
+
+
+async def _later(node, cid, name, wait, on, extra):
+    await asyncio.sleep_ms(wait + 1)
+    node.relays.tick(ticks_ms())
+    node._relay_events(node.now())
+    try:
+        await node.finish(cid, _state(node, name, on, extra))
+    except AppError as e:
+        await node.finish(cid, error=(e.code, e.message))
+
+
+def _settle(node, name, wait, on, cid, extra=None):
+    # An interlock's dead time: the change is pending until then, and may be superseded. The
+    # reader must not wait for it (a later command may supersede this one): a task answers.
+    if wait:
+        node.accept(cid)
+        asyncio.create_task(_later(node, cid, name, wait, on, extra))
+        return PENDING
+    return _state(node, name, on, extra)
+
+
+async def relay_set(node, p, cid):
+    r = _relays(node)
+    name = _param(p, "relay", str, "a relay name")
+    on = _param(p, "on", bool, "true or false")
+    wait = r.set(name, on, ticks_ms(), "command")
+    node._relay_events(node.now())
+    return _settle(node, name, wait, on, cid)
+
+
+async def relay_toggle(node, p, cid):
+    r = _relays(node)
+    name = _param(p, "relay", str, "a relay name")
+    on = not r.get(name)["on"]
+    wait = r.set(name, on, ticks_ms(), "command")
+    node._relay_events(node.now())
+    return _settle(node, name, wait, on, cid)
+
+
+async def relay_pulse(node, p, cid):
+    r = _relays(node)
+    name = _param(p, "relay", str, "a relay name")
+    ms = p.get("ms")
+    if type(ms) is not int or not 0 < ms <= 3600000:
+        raise AppError("bad_params", "ms must be an integer from 1 to 3600000, got %r" % (ms,))
+    wait = r.pulse(name, ms, ticks_ms(), "command")
+    node._relay_events(node.now())
+    return _settle(node, name, wait, True, cid, {"ms": ms})
+
+
+async def relay_get(node, p, cid):
+    r = _relays(node)
+    if "relay" in p:
+        s = r.get(_param(p, "relay", str, "a relay name"))
+        return {"relay": s["name"], "on": s["on"], "pending": s["pending"], "until": s["until"]}
+    return {"relays": r.all()}
+
+
+async def sensors_read(node, p, cid):
+    want = p.get("sensor")
+    if want is not None and type(want) is not str:
+        raise AppError("bad_params", "sensor must be a sensor name, got %r" % (want,))
+    found = [s for s in node.sensors if want is None or s[0].name == want]
+    if want is not None and not found:
+        names = ", ".join(s[0].name for s in node.sensors) or "none"
+        raise AppError("unknown_sensor", "no sensor %r; sensors: %s" % (want, names))
+    out = []
+    for s in found:
+        d = s[0]
+        values, err = await node.sample(d)
+        if err is None:
+            out.append(
+                {"sensor": d.name, "values": [[q, values.get(q), u] for q, u in d.quantities if q in values]}
+            )
+        else:
+            out.append({"sensor": d.name, "error": {"code": err.code, "message": err.message}})
+    return {"readings": out}
+
+
+async def status(node, p, cid):
+    return node.status()
+
+
+async def config_get(node, p, cid):
+    from app import config
+
+    return {"config": config.redacted(node.cfg), "hash": node.hash}
+
+
+async def config_set(node, p, cid):
+    changes = p.get("changes")
+    if type(changes) is not dict or not changes:
+        raise AppError("bad_params", 'changes must be an object such as {"intervals.telemetry": 30}')
+    from app import config
+
+    cfg = config.apply_set(node.cfg, node.board, changes)
+    try:
+        node.save_json("config.json", cfg)
+    except OSError as e:
+        raise AppError("io_error", "cannot write config.json: %s" % e)
+    node.cfg = cfg
+    node.hash = config.file_hash("config.json")
+    lvl = cfg.get("log_level")
+    if lvl in log.LEVELS:
+        log.set_level(lvl)
+    by_name = {}
+    for spec in cfg.get("sensors", []):
+        by_name[spec.get("name")] = spec
+    for s in node.sensors:
+        spec = by_name.get(s[0].name)
+        if spec and "interval" in spec:
+            s[0].interval_ms = int(spec["interval"] * 1000)
+    if node.relays is not None:
+        node.relays.configure(cfg.get("relays", []))
+    log.info("config", "changed %s; config %s" % (", ".join(sorted(changes)), node.hash))
+    return {"hash": node.hash}
+
+
+async def log_level(node, p, cid):
+    level = p.get("level")
+    log.set_level(level)
+    return {"level": level}
+
+
+async def reboot(node, p, cid):
+    log.warn("app", "reboot requested by the server")
+    return {"rebooting": True}
+
+
+SLOW = ("sensors.read",)  # run in a task of their own: a DS18B20 converts for 750 ms
+METHODS = {
+    "relay.set": relay_set,
+    "relay.toggle": relay_toggle,
+    "relay.pulse": relay_pulse,
+    "relay.get": relay_get,
+    "sensors.read": sensors_read,
+    "status": status,
+    "config.get": config_get,
+    "config.set": config_set,
+    "log.level": log_level,
+    "reboot": reboot,
+}
