@@ -9,10 +9,12 @@ URL     ?= ws://127.0.0.1:9001
 AGENT   ?= esp32-ws
 RUNTIME ?= cpython
 SCENARIO ?= scenarios/greenhouse.json
+DEVICES ?= 1
+VENDOR  := host_tools/server/static/vendor/.stamp
 
 .PHONY: sim serial server scenario setup test test-cpython test-micropython mpy lint format bench testee clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(VENDOR)
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -20,8 +22,13 @@ $(STAMP): requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-sim: setup             ## boot one simulated board (RUNTIME=cpython|micropython); Ctrl-C stops it
-	$(PY) -m simulator --runtime "$(RUNTIME)"
+# The dashboard's chart library (uPlot), pinned and checked by SHA-256, from the npm registry.
+$(VENDOR): host_tools/vendor.py | $(STAMP)
+	$(PY) -m host_tools.vendor
+	touch $@
+
+sim: setup             ## the server, provisioned simulated board(s) and the dashboard (DEVICES=N, RUNTIME=cpython|micropython); Ctrl-C stops all
+	exec $(PY) -m host_tools.simrun --devices "$(DEVICES)" --runtime "$(RUNTIME)" $(ARGS)
 
 serial: setup          ## a virtual serial board: a pseudo-terminal and rfc2217:// for mpremote
 	$(PY) -m simulator --runtime "$(RUNTIME)" --serial --rfc2217-port 0
