@@ -145,7 +145,7 @@ def _app(opt, mp, cp, mp_exe):
         m = report.medians(data["rtt"][32], "client")
         echo[runtime] = statistics.median(m) if m else None
         _step("%s: the application's command round trips (%d relay.set)" % (runtime, opt.app_count))
-        growth = opt.growth // 3 + 1 if runtime == "micropython" else 0  # 3 messages a command
+        growth = opt.growth // 2 if runtime == "micropython" else 0  # a command and its result
         results[runtime] = app.command_rtt(runtime, opt.app_count, opt.warmup, growth)
     if mp_exe and not opt.skip_heap:
         _step("MicroPython: the smallest heap the whole application works in")
