@@ -12,7 +12,7 @@ SCENARIO ?= scenarios/greenhouse.json
 DEVICES ?= 1
 VENDOR  := host_tools/server/static/vendor/.stamp
 
-.PHONY: sim serial server scenario setup test test-cpython test-micropython mpy lint format bench testee clean
+.PHONY: sim serial server scenario deploy image provision console doctor setup test test-cpython test-micropython mpy lint format bench testee clean
 
 setup: $(STAMP) $(VENDOR)
 
@@ -38,6 +38,22 @@ server: setup          ## the reference server on http://127.0.0.1:8080, data in
 
 scenario: setup        ## run a scenario file against a simulated board (SCENARIO=..., RUNTIME=...)
 	$(PY) -m simulator.scenario "$(SCENARIO)" --runtime "$(RUNTIME)"
+
+# Host tools for real boards (docs/tools.md); PORT is a serial device or a rfc2217:// / socket:// URL.
+deploy: setup          ## compile firmware/ to .mpy and copy what changed, with config and board.json (PORT=, BOARD=, CONFIG=)
+	$(PY) -m host_tools.deploy --port "$(PORT)" --board "$(BOARD)" $(if $(CONFIG),--config "$(CONFIG)") $(ARGS)
+
+image: setup           ## one merged flash image: firmware plus a littlefs filesystem with app and config (BOARD=, FIRMWARE=, CONFIG=)
+	$(PY) -m host_tools.image --board "$(BOARD)" --firmware "$(FIRMWARE)" --config "$(CONFIG)" $(ARGS)
+
+provision: setup       ## register the device on the server and write Wi-Fi, server, id and token to its config (PORT=, ARGS=...)
+	$(PY) -m host_tools.provision --port "$(PORT)" $(ARGS)
+
+console: setup         ## the serial console: coloured logs, filters, capture, hotkeys, reconnection (PORT= optional)
+	$(PY) -m host_tools.console $(if $(PORT),--port "$(PORT)") $(ARGS)
+
+doctor: setup          ## a one-shot report on a board: chip, version, files, config, status (PORT=)
+	$(PY) -m host_tools.doctor --port "$(PORT)" $(ARGS)
 
 test: setup            ## everything: pytest, MicroPython runner, mpy-cross, ruff
 	@bash scripts/test.sh

@@ -1,0 +1,102 @@
+"""make image: one merged flash image, the MicroPython firmware at the board's firmware_offset and a
+littlefs filesystem (the compiled application, config.json, board.json) at its vfs_offset.
+
+    python -m host_tools.image --board esp32-devkitc --firmware micropython.bin --config config.json
+Flash many boards with it: esptool write-flash 0 build/image/esp32-devkitc.bin
+"""
+
+import argparse
+import os
+import subprocess
+
+from host_tools import boardio, deploy
+from host_tools.boardio import ToolError
+
+BLOCK = 4096  # the ESP32's flash erase sector; MicroPython's littlefs v2 uses it as its block
+
+
+def chip_name(board):
+    """esptool's --chip name of a board file's chip ("ESP32-S3" -> "esp32s3")."""
+    return board["chip"].lower().replace("-", "")
+
+
+def littlefs_params(board):
+    """The littlefs geometry MicroPython's ESP32 port mounts: the vfs partition to the flash's end."""
+    size = board["flash_size"] - board["vfs_offset"]
+    if size <= 0 or size % BLOCK or board["vfs_offset"] <= board["firmware_offset"]:
+        raise ToolError(
+            "board file: vfs_offset %d and flash_size %d leave no whole 4096-byte blocks for littlefs"
+            % (board["vfs_offset"], board["flash_size"])
+        )
+    return dict(block_size=BLOCK, block_count=size // BLOCK, read_size=32, prog_size=32, lookahead_size=32)
+
+
+def build_fs(files, board):
+    """A littlefs image (bytes) holding files ({board path: local path})."""
+    import littlefs
+
+    fs = littlefs.LittleFS(**littlefs_params(board))
+    for name in sorted(files):
+        folder = ""
+        for part in name.split("/")[:-1]:
+            folder = folder + "/" + part if folder else part
+            fs.makedirs(folder, exist_ok=True)
+        with open(files[name], "rb") as src, fs.open(name, "wb") as dst:
+            dst.write(src.read())
+    return bytes(fs.context.buffer)
+
+
+def build_image(board_name, firmware, config_path, out=None, work=None):
+    """Build the merged image; its path."""
+    board = boardio.load_board(board_name)
+    if not firmware:
+        raise ToolError("no firmware given: pass FIRMWARE=path/to/micropython.bin for the %s" % board["chip"])
+    if not os.path.isfile(firmware):
+        raise ToolError(
+            "firmware file %s does not exist: download MicroPython's .bin for the %s and pass FIRMWARE=path"
+            % (firmware, board["chip"])
+        )
+    size = os.path.getsize(firmware)
+    if board["firmware_offset"] + size > board["vfs_offset"]:
+        raise ToolError(
+            "firmware %s (%d bytes) at 0x%x runs into the filesystem at 0x%x: wrong board or firmware"
+            % (firmware, size, board["firmware_offset"], board["vfs_offset"])
+        )
+    if not config_path:
+        raise ToolError("no config given: pass CONFIG=config.json (docs/config.md)")
+    cfg, warnings = boardio.load_config(config_path, board)
+    for w in warnings:
+        print("warning: %s" % w)
+    stem = os.path.splitext(os.path.basename(board_name))[0]
+    out = out or os.path.join(boardio.ROOT, "build", "image", stem + ".bin")
+    work = work or os.path.splitext(out)[0] + "-parts"  # the staged files and littlefs.bin, kept to inspect
+    files = deploy.stage(board, cfg, os.path.join(work, "files"))
+    fs_path = os.path.join(work, "littlefs.bin")
+    with open(fs_path, "wb") as f:
+        f.write(build_fs(files, board))
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    cmd = [boardio.tool("esptool"), "--chip", chip_name(board), "merge-bin", "-o", out]
+    cmd += ["0x%x" % board["firmware_offset"], firmware, "0x%x" % board["vfs_offset"], fs_path]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise ToolError("esptool merge-bin failed: %s" % (r.stderr or r.stdout).strip())
+    print(
+        "%s: %d files in littlefs at 0x%x, firmware at 0x%x"
+        % (out, len(files), board["vfs_offset"], board["firmware_offset"])
+    )
+    print("flash it: esptool --chip %s write-flash 0 %s" % (chip_name(board), out))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m host_tools.image", description=__doc__.split("\n")[0])
+    ap.add_argument("--board", required=True, help="a boards/ name (esp32-devkitc) or a board file")
+    ap.add_argument("--firmware", required=True, help="MicroPython firmware .bin for the board's chip")
+    ap.add_argument("--config", required=True, help="config.json for the image (validated first)")
+    ap.add_argument("--out", help="image file (default build/image/BOARD.bin)")
+    a = ap.parse_args(argv)
+    build_image(a.board, a.firmware, a.config, a.out)
+
+
+if __name__ == "__main__":
+    boardio.run_main(main)
