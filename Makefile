@@ -12,7 +12,7 @@ SCENARIO ?= scenarios/greenhouse.json
 DEVICES ?= 1
 VENDOR  := host_tools/server/static/vendor/.stamp
 
-.PHONY: sim serial server scenario deploy image provision console doctor setup test test-cpython test-micropython mpy lint format bench testee clean
+.PHONY: sim serial server scenario deploy image provision console doctor setup test test-cpython test-micropython mpy lint format bench bench-scale testee clean
 
 setup: $(STAMP) $(VENDOR)
 
@@ -77,6 +77,9 @@ format: setup
 
 bench: setup           ## WebSocket client benchmarks against a local echo server
 	$(PY) -m bench
+
+bench-scale: setup     ## the server under a fleet of simulated devices (5000 for 60 s, about 3 min; ARGS="--devices 1000 --period 5 ...")
+	$(PY) -m bench.scale $(ARGS)
 
 testee: setup          ## our client as an Autobahn fuzzingserver testee
 	$(PY) -m host_tools.testee --url "$(URL)" --agent "$(AGENT)" --runtime "$(RUNTIME)"
