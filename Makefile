@@ -12,7 +12,7 @@ SCENARIO ?= scenarios/greenhouse.json
 DEVICES ?= 1
 VENDOR  := host_tools/server/static/vendor/.stamp
 
-.PHONY: sim serial server scenario deploy image provision console doctor setup test test-cpython test-micropython mpy lint format bench bench-scale testee clean
+.PHONY: sim serial server scenario flash deploy image provision console doctor setup test test-cpython test-micropython mpy lint format bench bench-scale testee clean
 
 setup: $(STAMP) $(VENDOR)
 
@@ -40,6 +40,9 @@ scenario: setup        ## run a scenario file against a simulated board (SCENARI
 	$(PY) -m simulator.scenario "$(SCENARIO)" --runtime "$(RUNTIME)"
 
 # Host tools for real boards (docs/tools.md); PORT is a serial device or a rfc2217:// / socket:// URL.
+flash: setup           ## detect the chip, optionally erase, write and verify MicroPython with esptool (PORT=, FIRMWARE=, BOARD=, ERASE=1; ARGS=--no-stub for the simulator)
+	$(PY) -m host_tools.flash --port "$(PORT)" --board "$(BOARD)" --firmware "$(FIRMWARE)" $(if $(ERASE),--erase) $(ARGS)
+
 deploy: setup          ## compile firmware/ to .mpy and copy what changed, with config and board.json (PORT=, BOARD=, CONFIG=)
 	$(PY) -m host_tools.deploy --port "$(PORT)" --board "$(BOARD)" $(if $(CONFIG),--config "$(CONFIG)") $(ARGS)
 

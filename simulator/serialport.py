@@ -11,15 +11,20 @@ sends "\\n" out as "\\r\\n", as the board's cooked stdout does. SerialPort relay
 - with rfc2217_port, an RFC 2217 server on 127.0.0.1 (pyserial's PortManager, one client at a
   time) for `rfc2217://127.0.0.1:N` URLs, whose DTR and RTS drive the auto-reset circuit of an
   ESP32 dev board (AutoReset): EN low holds the chip in reset, EN high boots it again, into the
-  ROM's download mode (announced, not simulated) if GPIO0 goes low as it leaves reset.
+  ROM's serial bootloader (download mode, simulator/romloader.py) if GPIO0 goes low as it leaves
+  reset: the real `esptool --no-stub` writes the board's flash image, FLASH.bin next to its flash
+  folder. When a chip whose filesystem partition was written boots again, the files of the image's
+  littlefs (at the board file's vfs_offset) replace the flash folder's.
 
 A pseudo-terminal has no DTR/RTS lines, so only RFC 2217 resets the board. Such a reset starts a
 new board process, which reports POWERON_RESET (rst:0x1), as an ESP32 does after EN was low.
 """
 
 import fcntl
+import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +33,8 @@ import time
 import tty
 
 from serial.rfc2217 import PortManager
+
+from simulator import romloader
 
 # The chip boots this long after EN rises, into download mode if GPIO0 was low meanwhile. A real
 # chip samples GPIO0 once, after EN's RC delay, but over RFC 2217 the lines esptool changes
@@ -158,6 +165,7 @@ class SerialPort:
         self.board_fd = None
         self.boot_at = None  # when a chip let out of reset boots (time.monotonic())
         self.io0_was_low = False  # GPIO0 was low since EN rose: the ROM waits for a download
+        self.rom = None  # the ROM bootloader's session while in download mode
         self.to_board = bytearray()  # typed, not yet taken by the board's terminal
         self.to_pty = bytearray()  # printed, not yet taken by whoever has the port open
         self.stalled_at = None  # since when the port's reader has been too far behind
@@ -225,6 +233,7 @@ class SerialPort:
             self.boot_at = None
             self.say("simulator: EN low (RTS): the chip is held in reset")
             self.stop_board()
+            self._leave_download()
         elif event == "release":
             self.boot_at = time.monotonic() + STRAP_DELAY_S
             self.io0_was_low = False
@@ -239,8 +248,76 @@ class SerialPort:
             self.say("simulator: EN high: the chip boots")
             self.start_board()
         else:
-            self.say("simulator: EN high with GPIO0 low (DTR): ROM download mode, not simulated")
+            self.say("simulator: EN high with GPIO0 low (DTR): the ROM waits for a download")
             self._to_clients(_DOWNLOAD_BOOT)
+            self._enter_download()
+
+    # -- the ROM bootloader (download mode) and the flash image
+
+    def _board_args(self):
+        # boardproc.py FLASH_DIR FIRMWARE_DIR BOARD_ID ...: the board's flash folder and id
+        for i, arg in enumerate(self.command):
+            if arg.endswith("boardproc.py"):
+                return self.command[i + 1], self.command[i + 3]
+        return None, None
+
+    def flash_image(self):
+        """The path of the board's whole SPI flash (FLASH.bin next to its flash folder), or None."""
+        folder = self._board_args()[0]
+        return os.path.join(os.path.dirname(os.path.abspath(folder)), "FLASH.bin") if folder else None
+
+    def _board_file(self):
+        try:
+            with open(os.path.join(self._board_args()[0], "board.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    def _enter_download(self):
+        path = self.flash_image()
+        size = self._board_file().get("flash_size", 4 * 1024 * 1024)
+        flash = bytearray(b"\xff" * size)  # erased
+        if path and os.path.exists(path):
+            with open(path, "rb") as f:
+                data = f.read(size)
+            flash[: len(data)] = data
+        board_id = self._board_args()[1] or ""
+        n = 0  # the MAC simboard gives this board id, so esptool and network.WLAN agree
+        for ch in board_id:
+            n = (n * 31 + ord(ch)) & 0xFFFFFF
+        mac = bytes((0x24, 0x6F, 0x28, (n >> 16) & 255, (n >> 8) & 255, n & 255))
+        self.rom = romloader.RomLoader(flash, mac, self.lines.baudrate)
+
+    def _to_rom(self, data):
+        rom = self.rom
+        reply = rom.feed(data)
+        for note in rom.notes:
+            self.say("simulator: " + note)
+        del rom.notes[:]
+        if reply and self.client is not None:
+            try:
+                self.client.sendall(reply.replace(b"\xff", b"\xff\xff"))  # Telnet escapes IAC
+            except OSError:
+                self._drop_client()
+        elif reply and self.pty_open:
+            self.to_pty += reply
+            self._flush_pty()
+
+    def _leave_download(self):
+        rom, self.rom = self.rom, None
+        path = self.flash_image()
+        if rom is None or not rom.written or path is None:
+            return
+        with open(path, "wb") as f:
+            f.write(rom.flash)
+        self.say("simulator: flash written (%s)" % path)
+        board = self._board_file()
+        vfs = board.get("vfs_offset")
+        if vfs is not None and any(end > vfs for _, end in rom.written):
+            try:
+                self.say("simulator: " + extract_littlefs(rom.flash, board, self._board_args()[0]))
+            except Exception as e:  # a board file without a littlefs geometry: keep the folder, say why
+                self.say("simulator: the flash folder is left as it was: %s" % e)
 
     # -- relaying
 
@@ -268,6 +345,9 @@ class SerialPort:
         self.to_pty = self.to_pty[n:]
 
     def _to_board(self, data):
+        if self.rom is not None:
+            self._to_rom(data)
+            return
         if self.board_fd is None:
             return  # held in reset or in download mode: nobody listens
         self.to_board += data[: max(0, _PENDING_MAX - len(self.to_board))]
@@ -411,6 +491,7 @@ class SerialPort:
     def close(self):
         """Stop the board process and close everything this port opened."""
         self.stop_board(grace=2)
+        self._leave_download()
         if self.client is not None:
             self.client.close()
             self.client = None
@@ -420,6 +501,41 @@ class SerialPort:
         if self.pty_fd is not None:
             os.close(self.pty_fd)
             self.pty_fd = None
+
+
+def extract_littlefs(flash, board, folder):
+    """Make the flash folder hold the files of the littlefs at the board's vfs_offset; what was done."""
+    import littlefs
+
+    from host_tools import image
+
+    params = image.littlefs_params(board)
+    start = board["vfs_offset"]
+    part = littlefs.UserContext(buffer=bytearray(flash[start : board["flash_size"]]))
+    fs = littlefs.LittleFS(context=part, mount=False, **params)
+    try:
+        fs.mount()
+    except littlefs.LittleFSError:
+        fs = None
+    for name in os.listdir(folder):  # the old filesystem is gone, board.json describes the hardware
+        path = os.path.join(folder, name)
+        if name == "board.json" and fs is None:
+            continue
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    if fs is None:
+        return "no littlefs at 0x%x: the board's filesystem is empty" % start
+    count = 0
+    for root, _, files in fs.walk("/"):
+        os.makedirs(os.path.join(folder, root.strip("/")), exist_ok=True)
+        for name in files:
+            src = root.rstrip("/") + "/" + name
+            with fs.open(src, "rb") as f, open(os.path.join(folder, src.lstrip("/")), "wb") as out:
+                out.write(f.read())
+            count += 1
+    return "%d files from the littlefs at 0x%x into %s" % (count, start, folder)
 
 
 def serve(command, env, rfc2217_port=None, duration=0, log_path=None, out=sys.stdout):
