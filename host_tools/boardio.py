@@ -197,6 +197,8 @@ def open_serial(port, timeout=0.1):
     try:
         s = serial.serial_for_url(port, do_not_open=True, timeout=timeout, baudrate=115200)
         s.dsrdtr = s.rtscts = False
+        if "://" not in port:
+            s.exclusive = True  # a port another program holds is an error, not a garbled session
         # pyserial sets DTR, then RTS, as it opens; RTS alone pulls EN low (a reset). So DTR stays
         # asserted while RTS drops (GPIO0 low with EN high does nothing), then DTR drops too.
         s.dtr, s.rts = True, False

@@ -175,6 +175,22 @@ def test_a_missing_port_is_a_clear_error():
     assert r.returncode == 2 and "port /dev/ttyNOPE2 does not exist" in r.stderr
 
 
+def test_a_busy_port_is_a_clear_error():
+    import fcntl
+
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    holder = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another terminal program would
+        r = run_console("--port", path, "--duration", "1")
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "cannot open %s" % path in r.stderr and "close the other program using it" in r.stderr
+    finally:
+        for fd in (holder, slave, master):
+            os.close(fd)
+
+
 def test_reset_over_rfc2217_reboots_the_board_and_shows_its_boot(app_board):
     app_board.wait_console(b"INFO wifi: connected")
     r = run_console("--port", app_board.url, "--reset", "--duration", "6")
