@@ -283,3 +283,71 @@ def test_interactive_session_in_a_terminal_types_to_the_repl_and_quits_with_ctrl
         os.close(master)
         os.close(slave)
         b.stop()
+
+
+LIVES_MAIN = """
+import time
+try:
+    n = int(open("lives").read()) + 1
+except OSError:
+    n = 1
+with open("lives", "w") as f:
+    f.write(str(n))
+while True:
+    print("[     1.000] INFO app: life %d" % n)
+    time.sleep_ms(300)
+"""
+
+
+def _virtual_board(tmp_path, port):
+    fw = tmp_path / "fw"
+    fw.mkdir(exist_ok=True)
+    (fw / "main.py").write_text(LIVES_MAIN)
+    cmd = [sys.executable, "-m", "simulator", "--serial", "--rfc2217-port", str(port)]
+    cmd += ["--firmware", str(fw), "--flash", str(tmp_path / "flash")]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_console_survives_the_virtual_board_going_away_and_coming_back(tmp_path):
+    with socket.socket() as s:  # a free port for the board's RFC 2217 server, kept for both lives
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    board = _virtual_board(tmp_path, port)
+    cmd = [
+        sys.executable,
+        "-m",
+        "host_tools.console",
+        "--no-input",
+        "--port",
+        "rfc2217://127.0.0.1:%d" % port,
+    ]
+    cmd += ["--duration", "25"]
+    out_path = tmp_path / "console.out"
+    with open(out_path, "w") as out:
+        time.sleep(3)  # the board's RFC 2217 server is up
+        con = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 15
+            while "life 1" not in out_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            _stop(board)  # unplugged
+            time.sleep(1.5)
+            board = _virtual_board(tmp_path, port)  # plugged in again
+            deadline = time.monotonic() + 20
+            while "life 2" not in out_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            _stop(con)
+            _stop(board)
+    text = out_path.read_text()
+    assert "life 1" in text and "port lost" in text and "reconnected" in text and "life 2" in text, text
+    assert text.index("life 1") < text.index("reconnected") < text.rindex("life 2")
