@@ -19,13 +19,17 @@ _STATUS = "from app.console import status; status()"
 
 
 def is_virtual(port):
-    """A pseudo-terminal or a URL: the simulator's board, which has no ROM bootloader (yet)."""
-    return port.startswith("/dev/pts/") or "://" in port
+    """A pseudo-terminal: it has no DTR/RTS lines, so nothing can put the chip in its bootloader."""
+    return port.startswith("/dev/pts/")
 
 
 def chip_report(port):
-    """esptool's chip, MAC and flash size lines of a real board."""
-    cmd = [boardio.tool("esptool"), "--port", port, "flash-id"]
+    """esptool's chip, MAC and flash size lines. Over a URL (rfc2217://, as the virtual board and
+    network serial servers offer) without esptool's stub loader: the ROM's own commands suffice."""
+    cmd = [boardio.tool("esptool"), "--port", port]
+    if "://" in port:
+        cmd.append("--no-stub")
+    cmd.append("flash-id")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     if r.returncode:
         raise ToolError("esptool could not talk to %s: %s" % (port, (r.stderr or r.stdout).strip()[-300:]))
@@ -57,7 +61,10 @@ def doctor(port, esptool=None, restart=True, echo=print):
         for line in chip_report(port):
             echo("  " + line)
     else:
-        echo("  skipped: %s is a virtual board, which does not speak the ROM bootloader protocol yet" % port)
+        echo(
+            "  skipped: %s is a pseudo-terminal, without the DTR/RTS lines that reach the ROM bootloader;"
+            " give the virtual board's rfc2217:// URL for the chip report" % port
+        )
     # The status first, with `resume`: mpremote's usual soft reset would forget the running app.
     try:
         status, status_error = boardio.mpremote(port, "resume", "exec", _STATUS).splitlines(), None

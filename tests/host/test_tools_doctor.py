@@ -45,7 +45,7 @@ def test_doctor_reports_a_deployed_board_then_finds_its_problems(app_board, tmp_
     r = tool("doctor", "--port", app_board.path)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
-    assert "skipped: %s is a virtual board" % app_board.path in out
+    assert "skipped: %s is a pseudo-terminal" % app_board.path in out
     assert "micropython 1.29" in out
     assert " up to date, 0 differ, 0 missing, 0 extra" in out
     assert "config.json is valid for Simulated ESP32 (sim-0001)" in out
@@ -65,6 +65,16 @@ def test_doctor_reports_a_deployed_board_then_finds_its_problems(app_board, tmp_
     assert "relays[0].pin: GPIO 35 is input-only" in out
     assert "the board's application differs from firmware/: run make deploy" in out
     assert "config.json is invalid" in out
+
+
+def test_doctor_over_rfc2217_reads_the_chip_with_esptool(app_board):
+    app_board.wait_console(b"INFO wifi: connected")
+    r = tool("doctor", "--port", app_board.url, "--no-restart")
+    assert r.returncode in (0, 1), r.stdout + r.stderr  # 1: firmware/ was never deployed to it
+    out = r.stdout
+    chip = out[out.index("== chip") : out.index("== MicroPython")]
+    assert "ESP32" in chip and "MAC" in chip, out + r.stderr
+    assert "micropython 1.29" in out  # the board came back from the bootloader and answers
 
 
 def test_doctor_on_a_missing_port_says_so():
