@@ -53,13 +53,7 @@ class SimulatorError(Exception):
 
 def load_board(path):
     """The board definition (a JSON object with at least name and chip)."""
-    try:
-        with open(path) as f:
-            board = json.load(f)
-    except OSError as e:
-        raise SimulatorError("board file %s: %s" % (path, e.strerror or e))
-    except ValueError as e:
-        raise SimulatorError("board file %s is not valid JSON: %s" % (path, e))
+    board = _json_file(path, "board file")
     if not isinstance(board, dict) or "chip" not in board or "name" not in board:
         raise SimulatorError("board file %s must be an object with at least 'name' and 'chip'" % path)
     return board

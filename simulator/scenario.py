@@ -355,10 +355,7 @@ def run_scenario(
     tmp = tempfile.mkdtemp(prefix="scenario-")
     try:
         flash = flash or os.path.join(tmp, "flash")
-        prepare_flash(flash, board)
-        if sc.config is not None:
-            with open(os.path.join(flash, "config.json"), "w") as f:
-                json.dump(sc.config, f, indent=1)
+        prepare_flash(flash, board, config_data=sc.config)
         if runtime == "micropython":
             heap = "%dk" % (heap_kib(heap) + WORLD_HEAP_KIB)
         try:

@@ -64,13 +64,12 @@ class Link:
 
     def due(self, now, hold):
         """Whether unsent readings should go now: the oldest waited `hold` ms, or a batch is full."""
-        unsent = 0
-        for r in self.box:
-            if r[0] > self.sent:
-                if now - r[1] >= hold:
-                    return True
-                unsent += 1
-        return unsent >= BATCH or self.dropped > 0
+        box = self.box
+        if not box or box[-1][0] <= self.sent:
+            return self.dropped > 0
+        # The box holds consecutive numbers, so the unsent ones are its tail: no scan needed.
+        unsent = box[-1][0] - max(self.sent, box[0][0] - 1)
+        return unsent >= BATCH or now - box[-unsent][1] >= hold or self.dropped > 0
 
     def telemetry(self):
         """The next telemetry message to send (JSON text), or None when everything was sent."""

@@ -205,3 +205,17 @@ def test_result_messages():
         "ok": False,
         "error": {"code": "unknown_relay", "message": "no relay 'x'"},
     }
+
+
+def test_telemetry_is_due_when_the_oldest_unsent_reading_waited_or_a_batch_is_full():
+    link = online(Link(1))
+    assert not link.due(5000, 1000)  # nothing to send
+    link.reading(4000, "air", [["temperature", 20.0, "C"]])
+    assert not link.due(4500, 1000) and link.due(5000, 1000)
+    sent(link)
+    assert not link.due(9000, 1000)  # everything went
+    for i in range(19):
+        link.reading(9000, "air", [["temperature", 20.0, "C"]])
+    assert not link.due(9000, 1000)
+    link.reading(9000, "air", [["temperature", 20.0, "C"]])
+    assert link.due(9000, 1000)  # a full batch of 20 goes at once
