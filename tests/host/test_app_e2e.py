@@ -242,7 +242,7 @@ def test_relays_follow_on_link_loss_when_the_server_goes_silent(tmp_path, runtim
     assert "pump off" not in dev.output()[len("\n".join(dev.lines[:at])) :]
     assert "rst:" not in "\n".join(dev.lines[at:])
     server.start()
-    hello = server.wait_online(timeout=40)
+    hello = server.wait(lambda: len(server.hellos) >= 2 and server.hellos[-1], timeout=40, what="a new hello")
     assert {r["name"]: r["on"] for r in hello["relays"]} == {"heater": False, "pump": True, "fan": True}
 
 
