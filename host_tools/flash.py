@@ -1,11 +1,14 @@
 """make flash: write MicroPython (or a whole image from `make image`) to a board with the real esptool.
 
-    python -m host_tools.flash --port /dev/ttyUSB0 --board esp32-devkitc --firmware micropython.bin [--erase]
+    python -m host_tools.flash --port /dev/ttyUSB0 --board esp32-devkitc --firmware micropython.bin \
+        [--config config.json] [--erase] [--no-deploy]
 
 Detects the chip and refuses a board file made for another one; optionally erases the flash; writes
 the firmware at the board file's firmware_offset (a file exactly flash_size long is a merged image
-and goes to 0); verifies it by MD5. The simulator's virtual board (rfc2217://) has no flasher stub:
-pass --no-stub (the ROM bootloader then does all, slower; an erase is a write of 0xFF).
+and goes to 0); verifies it by MD5; then deploys the application (host_tools.deploy: compiled app,
+board.json and the config), unless the file was a merged image, which holds the application already.
+The simulator's virtual board (rfc2217://) has no flasher stub: pass --no-stub (the ROM bootloader
+then does all, slower; an erase is a write of 0xFF).
 """
 
 import argparse
@@ -14,7 +17,7 @@ import re
 import subprocess
 import tempfile
 
-from host_tools import boardio, image
+from host_tools import boardio, deploy, image
 from host_tools.boardio import ToolError
 
 _TIMEOUT_S = 600  # the ROM writes a 4 MB flash in minutes at 115200 baud
@@ -76,11 +79,17 @@ def plan(board, firmware):
     return board["firmware_offset"]
 
 
-def flash(port, board_name, firmware, erase=False, no_stub=False):
-    """Detect, optionally erase, write and verify; (chip, MAC, offset)."""
+def flash(
+    port, board_name, firmware, erase=False, no_stub=False, config_path=None, then_deploy=True, seconds=8.0
+):
+    """Detect, optionally erase, write, verify, then deploy; (chip, MAC, offset)."""
     board = boardio.load_board(board_name)
     offset = plan(board, firmware)
     boardio.check_port(port)
+    if config_path:  # a config the board would refuse is refused before a minute of flashing
+        _, warnings = boardio.load_config(config_path, board)
+        for w in warnings:
+            print("warning: %s" % w)
     chip, mac = detect(port, no_stub)
     check_chip(chip, board, board_name)
     print("%s on %s, MAC %s" % (chip, port, mac))
@@ -104,7 +113,13 @@ def flash(port, board_name, firmware, erase=False, no_stub=False):
     if "digest matched" not in out:
         raise ToolError("esptool verify-flash did not confirm the write: %s" % out.strip()[-300:])
     print("verified: the flash matches %s (MD5)" % firmware)
-    print("next: make deploy PORT=%s BOARD=%s CONFIG=config.json" % (port, board_name))
+    if offset == 0:
+        print("the image holds the application and its config: nothing to deploy")
+    elif not then_deploy:
+        print("next: make deploy PORT=%s BOARD=%s CONFIG=config.json" % (port, board_name))
+    else:
+        print("deploying the application:")
+        deploy.deploy(port, board_name, config_path, seconds)
     return chip, mac, offset
 
 
@@ -113,10 +128,13 @@ def main(argv=None):
     ap.add_argument("--port", required=True, help="serial device or rfc2217:// URL")
     ap.add_argument("--board", required=True, help="a boards/ name (esp32-devkitc) or a board file")
     ap.add_argument("--firmware", required=True, help="MicroPython .bin for the chip, or a make image file")
+    ap.add_argument("--config", help="config.json to deploy with the application (validated before flashing)")
     ap.add_argument("--erase", action="store_true", help="erase the whole flash first (the filesystem too)")
+    ap.add_argument("--no-deploy", action="store_true", help="only write MicroPython; deploy later")
+    ap.add_argument("--seconds", type=float, default=8.0, help="how long to show the booted board's log")
     ap.add_argument("--no-stub", action="store_true", help="talk to the ROM only (the simulator needs it)")
     a = ap.parse_args(argv)
-    flash(a.port, a.board, a.firmware, a.erase, a.no_stub)
+    flash(a.port, a.board, a.firmware, a.erase, a.no_stub, a.config, not a.no_deploy, a.seconds)
 
 
 if __name__ == "__main__":

@@ -115,3 +115,41 @@ def test_make_image_flashed_with_esptool_is_verified_and_boots(tmp_path):
         b.wait_console(b"INFO app: dev-7 on ESP32-DevKitC", timeout=60)
     finally:
         b.stop()
+
+
+def test_make_flash_erases_writes_verifies_then_deploys_the_app_which_boots(tmp_path):
+    if not os.path.exists(MICROPYTHON):
+        pytest.skip("the MicroPython interpreter is not installed: make setup")
+    fw = fake_firmware(tmp_path)
+    cfg = write_config(tmp_path)
+    b = SerialBoard(tmp_path, "micropython")
+    try:
+        cmd = ["make", "-s", "flash", "PORT=" + b.url, "BOARD=esp32-devkitc", "FIRMWARE=%s" % fw, "ERASE=1"]
+        cmd += ["CONFIG=" + cfg, "ARGS=--no-stub"]
+        r = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = r.stdout
+        # In this order: erase, write at the chip's offset, verify, then the deploy of the app.
+        steps = ["flash erased", "wrote %s (307200 bytes) at 0x1000" % fw, "verified: the flash matches"]
+        steps += ["deploying the application:", "  copy app/node.mpy", "INFO app: dev-7 on ESP32-DevKitC"]
+        at = [out.find(s) for s in steps]
+        assert -1 not in at and at == sorted(at), out
+        flash = (tmp_path / "FLASH.bin").read_bytes()
+        assert flash[0x1000 : 0x1000 + 307200] == fw.read_bytes()
+        assert json.loads((b.flash / "config.json").read_text())["device_id"] == CONFIG["device_id"]
+        assert (b.flash / "app" / "node.mpy").exists() and (b.flash / "main.py").exists()
+    finally:
+        b.stop()
+
+
+def test_make_flash_refuses_an_invalid_config_before_writing_anything(board, tmp_path):
+    fw = fake_firmware(tmp_path)
+    bad = write_config(tmp_path, dict(CONFIG, server="http://example.invalid/"), name="bad.json")
+    cmd = ["make", "-s", "flash", "PORT=" + board.url, "BOARD=esp32-devkitc", "FIRMWARE=%s" % fw]
+    cmd += ["CONFIG=" + bad, "ARGS=--no-stub"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode != 0
+    assert "server" in r.stderr and "ws://" in r.stderr, r.stderr
+    assert not (tmp_path / "FLASH.bin").exists()  # nothing written
