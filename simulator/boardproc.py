@@ -113,8 +113,10 @@ def boot(repl, flash, firmware):
 
 def _ballast(board):
     # On the MicroPython runtime the fakes share the board's heap, though on a board they are C.
-    # Once they are loaded, one block fills the heap down to SIM_APP_HEAP bytes, so the
-    # application gets exactly the heap it would have on the chip, whatever the fakes took.
+    # Once they are loaded, the application gets exactly SIM_APP_HEAP bytes, in one piece as on
+    # the chip: a block of that size is set aside, everything else is filled (the holes the fakes
+    # left first, largest pieces first), and then the block is given back. Handing the
+    # application the fakes' holes instead would fragment its heap as no board's is.
     want = os.getenv("SIM_APP_HEAP")
     if not want or sys.implementation.name != "micropython":
         return
@@ -127,11 +129,29 @@ def _ballast(board):
         except ImportError:
             pass
     gc.collect()
-    spare = gc.mem_free() - int(want)
-    if spare > 0:
-        board.ballast = bytearray(spare)
-    else:
-        print("simulator: only %d bytes of heap left for the application, not %s" % (gc.mem_free(), want))
+    want = int(want)
+    if gc.mem_free() <= want:
+        print("simulator: only %d bytes of heap left for the application, not %d" % (gc.mem_free(), want))
+        return
+    try:
+        region = bytearray(want)
+    except MemoryError:
+        print("simulator: no single block of %d bytes left for the application's heap" % want)
+        return
+    fill = None  # a chain of (rest, piece): filling needs no list that grows
+    for _ in range(4):  # a collection may free more: what stale pointers kept alive until then
+        for size in (16384, 2048, 256, 32, 1):
+            while gc.mem_free() > size + 64:
+                try:
+                    fill = (fill, bytearray(size))
+                except MemoryError:
+                    break
+        gc.collect()
+        if gc.mem_free() < 1024:
+            break
+    board.ballast = fill
+    region = None  # noqa: F841 -- the application's heap, in one piece
+    gc.collect()
 
 
 def main(argv):

@@ -29,14 +29,12 @@ from simulator.__main__ import (
     FIRMWARE,
     SimulatorError,
     board_command,
-    heap_kib,
     load_board,
     prepare_flash,
 )
 
 SCENARIO_KEYS = ("name", "description", "board", "seed", "world", "steps", "timeout", "config")
 EXPECT_KINDS = ("console", "console_re", "load", "pin", "value")
-WORLD_HEAP_KIB = 40  # the world's share of a MicroPython board's heap: 16 KiB, 33 KiB for the greenhouse
 TOLERANCE_S = 0.3  # real seconds a console line's time may be off (pipes, scheduling)
 BOOT_S = 20.0  # real seconds a board may take to report its world
 
@@ -356,10 +354,8 @@ def run_scenario(
     try:
         flash = flash or os.path.join(tmp, "flash")
         prepare_flash(flash, board, config_data=sc.config)
-        if runtime == "micropython":
-            heap = "%dk" % (heap_kib(heap) + WORLD_HEAP_KIB)
         try:
-            cmd, env = board_command(runtime, flash, board_id, sc.seed, heap, firmware)
+            cmd, env = board_command(runtime, flash, board_id, sc.seed, heap, firmware, world=True)
         except SimulatorError as e:
             raise ScenarioError(str(e))
         env["SIM_WORLD"] = sc.world_file(tmp)

@@ -135,7 +135,10 @@ class Server:
             while not self.wq.empty() and len(items) < 2000:
                 items.append(self.wq.get_nowait())
             try:
-                news = await self.db(self.store.add_telemetry, [it[:3] for it in items], now_ms())
+                # the new readings are worked out only when a browser follows live updates
+                news = await self.db(
+                    self.store.add_telemetry, [it[:3] for it in items], now_ms(), bool(self.live)
+                )
             except Exception as e:
                 for it in items:
                     if not it[3].done():

@@ -196,26 +196,49 @@ class Store:
 
     # ---- readings
 
-    def add_telemetry(self, batch, now):
+    def add_telemetry(self, batch, now, want_new=True):
         """Store many telemetry messages in one transaction: [(device, readings, dropped)].
 
-        Readings already stored (same device and seq) are skipped. Returns, per message, the list
-        of readings that were new, each with its `received` time.
+        Readings already stored (same device and seq) are skipped, and so are the readings of a
+        device that no longer exists. Returns, per message, the list of readings that were new,
+        each with its `received` time; with want_new=False (nobody follows live updates) it
+        returns None per message and writes the readings in one statement.
         """
-        out = []
+        tops = {}  # device -> [highest seq, dropped], one update per device
+        for device, readings, dropped in batch:
+            top = max((r["seq"] for r in readings), default=0)
+            t = tops.get(device)
+            if t is None:
+                tops[device] = [top, dropped]
+            else:
+                t[0], t[1] = max(t[0], top), t[1] + dropped
         with self._tx() as db:
-            for device, readings, dropped in batch:
-                top = max((r["seq"] for r in readings), default=0)
-                n = db.execute(
-                    "UPDATE devices SET dropped = dropped + ?, last_seq = max(last_seq, ?) WHERE id = ?",
-                    (dropped, top, device),
-                ).rowcount
+            n = db.executemany(
+                "UPDATE devices SET dropped = dropped + ?, last_seq = max(last_seq, ?) WHERE id = ?",
+                [(d, top, device) for device, (top, d) in tops.items()],
+            ).rowcount
+            gone = set()
+            if n != len(tops):  # a device was removed while its messages waited
+                have = {r[0] for r in db.execute("SELECT id FROM devices")}
+                gone = tops.keys() - have
+            if not want_new:
+                db.executemany(
+                    "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (device, r["seq"], r["ts"], r["clock"], r["sensor"], _body(r), now)
+                        for device, readings, _ in batch
+                        if device not in gone
+                        for r in readings
+                    ],
+                )
+                return [None] * len(batch)
+            out = []
+            for device, readings, _ in batch:
                 new = []
-                for r in readings if n else ():
-                    body = json.dumps({"error": r["error"]} if "error" in r else {"values": r["values"]})
+                for r in readings if device not in gone else ():
                     if db.execute(
                         "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (device, r["seq"], r["ts"], r["clock"], r["sensor"], body, now),
+                        (device, r["seq"], r["ts"], r["clock"], r["sensor"], _body(r), now),
                     ).rowcount:
                         new.append(dict(r, received=now))
                 out.append(new)
@@ -381,6 +404,11 @@ def _device(r):
         "online": bool(r["online"]),
         "address": r["address"],
     }
+
+
+def _body(r):
+    """What a reading stores besides its key fields: its values, or its error."""
+    return json.dumps({"error": r["error"]} if "error" in r else {"values": r["values"]})
 
 
 def _reading(r):

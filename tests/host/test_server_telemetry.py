@@ -63,7 +63,7 @@ def test_an_ack_comes_only_after_the_readings_are_committed(tmp_path):
 
 def test_no_ack_when_the_commit_fails_and_the_board_keeps_its_readings(tmp_path):
     class BrokenStore(Store):
-        def add_telemetry(self, batch, now):
+        def add_telemetry(self, batch, now, want_new=True):
             raise OSError("disk full")
 
     async def main():
@@ -165,9 +165,9 @@ def test_readings_arriving_together_are_written_in_one_transaction(tmp_path):
             calls = []
             original = s.server.store.add_telemetry
 
-            def counting(batch, now):
+            def counting(batch, now, want_new=True):
                 calls.append(len(batch))
-                return original(batch, now)
+                return original(batch, now, want_new)
 
             s.server.store.add_telemetry = counting
             boards = [FakeBoard("d%d" % i, s.add("d%d" % i)) for i in range(8)]
