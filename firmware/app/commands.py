@@ -62,7 +62,6 @@ async def relay_set(node, p, cid):
     name = _param(p, "relay", str, "a relay name")
     on = _param(p, "on", bool, "true or false")
     wait = r.set(name, on, ticks_ms(), "command")
-    node._relay_events(node.now())
     return _settle(node, name, wait, on, cid)
 
 
@@ -71,7 +70,6 @@ async def relay_toggle(node, p, cid):
     name = _param(p, "relay", str, "a relay name")
     on = not r.get(name)["on"]
     wait = r.set(name, on, ticks_ms(), "command")
-    node._relay_events(node.now())
     return _settle(node, name, wait, on, cid)
 
 
@@ -82,7 +80,6 @@ async def relay_pulse(node, p, cid):
     if type(ms) is not int or not 0 < ms <= 3600000:
         raise AppError("bad_params", "ms must be an integer from 1 to 3600000, got %r" % (ms,))
     wait = r.pulse(name, ms, ticks_ms(), "command")
-    node._relay_events(node.now())
     return _settle(node, name, wait, True, cid, {"ms": ms})
 
 

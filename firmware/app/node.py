@@ -531,14 +531,16 @@ class Node:
                     "no method %r; methods: %s" % (method, ", ".join(sorted(commands.METHODS))),
                 )
             value = await fn(self, params, cid)
-            if value is commands.PENDING:
-                return  # a task of its own finishes it
-            await self.finish(cid, value)
+            if value is not commands.PENDING:  # else a task of its own finishes it
+                await self.finish(cid, value)
         except AppError as e:
             await self.finish(cid, error=(e.code, e.message))
         except Exception as e:  # never let a command kill the link
             log.error("commands", "%s %s: %r" % (cid, method, e))
             await self.finish(cid, error=("internal", repr(e)))
+        r = self.relays
+        if r is not None and r.changes:  # after the result, which the server is waiting for
+            self._relay_events(self.now())
         if method == "reboot" and '"ok": true' in self.link.results.get(cid, ""):
             await asyncio.sleep_ms(300)  # the result leaves first
             machine.reset()
