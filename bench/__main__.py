@@ -150,6 +150,7 @@ def _app(opt, mp, cp, mp_exe):
     if mp_exe and not opt.skip_heap:
         _step("MicroPython: the smallest heap the whole application works in")
         results["smallest_heap_kib"] = app.smallest_heap()
+        results["smallest_heap_romfs_kib"] = app.smallest_heap(romfs=True)
     return app.report(results, echo)
 
 
@@ -170,6 +171,8 @@ def _heap(opt, mp, mp_exe, port, has_client):
             _step("MicroPython smallest heap, 1000 echoes of 1 KiB, .mpy (%s)" % driver)
             mp["heap"][driver] = smallest_heap(tree, mp_exe, port, driver)
         if has_client:
+            _step("MicroPython smallest heap, 1000 echoes of 1 KiB, code in a ROMFS image (client)")
+            mp["heap"]["client_rom"] = smallest_heap(tree, mp_exe, port, "client", rom=True)
             # Where the heap goes: the code alone, then a connection without messages.
             _step("MicroPython smallest heap to import ws.client, and to connect and close")
             mp["heap"]["import"] = smallest_heap(tree, mp_exe, port, "import")

@@ -199,6 +199,17 @@ def _heap_target(rep, mp):
             kib,
             HEAP_KIB,
         )
+    rom = mp.get("heap", {}).get("client_rom")
+    if rom:
+        rep.target(
+            "smallest heap, 1000 × 1 KiB (ROMFS)",
+            "%d KiB" % rom[0],
+            "",
+            "%.2f×" % (rom[0] / HEAP_KIB),
+            "≤ %d KiB" % HEAP_KIB,
+            rom[0],
+            HEAP_KIB,
+        )
     return heap
 
 

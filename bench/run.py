@@ -110,6 +110,7 @@ class MpyTree:
 
     def __init__(self, mpy_cross, arch):
         self.dir = tempfile.mkdtemp(prefix="bench-mpy-")
+        self.image = None  # the tree as a ROMFS image, made when first asked for
         sources = []
         for folder, _, files in os.walk(FIRMWARE):
             for f in files:
@@ -143,23 +144,49 @@ class MpyTree:
             return False, "timed out after %d s" % timeout
         return r.returncode == 0, (r.stdout + r.stderr).strip()
 
+    def run_rom(self, mp, heap_kib, args, timeout=120):
+        """(ok, output) of heap_probe with the compiled tree as a ROMFS image outside the heap_kib
+        the probe gets (bench/rom_probe.py)."""
+        if self.image is None:
+            from simulator.__main__ import romfs_image
+
+            self.image = romfs_image(self.dir)
+        total = heap_kib + os.path.getsize(self.image) // 1024 + 64  # the image and the launcher
+        env = dict(os.environ)
+        env["MICROPYPATH"] = ".frozen"
+        launcher = os.path.join(ROOT, "bench", "rom_probe.py")
+        cmd = [mp, "-X", "heapsize=%dk" % total, launcher, self.image, str(heap_kib * 1024)]
+        cmd += [str(a) for a in args]
+        try:
+            r = subprocess.run(cmd, cwd=self.dir, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False, "timed out after %d s" % timeout
+        return r.returncode == 0, (r.stdout + r.stderr).strip()
+
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.image:
+            os.remove(self.image)
 
 
-def smallest_heap(tree, mp, port, driver, count=1000, size=1024, lo=4, hi=512):
-    """Binary search (KiB) for the smallest heap in which `count` echoes of `size` bytes succeed.
+def smallest_heap(tree, mp, port, driver, count=1000, size=1024, lo=4, hi=512, rom=False):
+    """Binary search (KiB) for the smallest heap in which `count` echoes of `size` bytes succeed;
+    rom: with the code in a ROMFS image instead of .mpy files loaded into the heap.
 
     Returns (kib, why the next size down failed). BenchError if even `hi` KiB fails.
     """
     args = (port, count, size, driver)
-    ok, out = tree.run(mp, hi, "heap_probe", args)
+
+    def probe(kib):
+        return tree.run_rom(mp, kib, args) if rom else tree.run(mp, kib, "heap_probe", args)
+
+    ok, out = probe(hi)
     if not ok or not out.endswith("OK"):
         raise BenchError("%d echoes with a %d KiB heap (%s) failed:\n%s" % (count, hi, driver, out[-2000:]))
     why = ""
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        ok, out = tree.run(mp, mid, "heap_probe", args)
+        ok, out = probe(mid)
         if ok and out.endswith("OK"):
             hi = mid
         else:

@@ -195,10 +195,34 @@ def compiled_firmware(firmware):
     return out
 
 
-def board_command(runtime, flash, board_id, seed, heap=ESP32_HEAP, firmware=FIRMWARE, world=False):
+def romfs_image(app):
+    """A ROMFS image (mpremote's builder) of the compiled firmware folder app, rebuilt when a
+    module changed: on a board with a ROMFS partition the code runs from flash, not from the heap."""
+    import contextlib
+    import io
+
+    from mpremote.romfs import make_romfs
+
+    image = app.rstrip("/") + ".romfs"
+    newest = max(
+        (os.path.getmtime(os.path.join(d, f)) for d, _, files in os.walk(app) for f in files), default=0
+    )
+    if not os.path.exists(image) or os.path.getmtime(image) < newest:
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints the tree it builds
+            data = make_romfs(app, mpy_cross=False)
+        with open(image + ".tmp", "wb") as f:
+            f.write(data)
+        os.replace(image + ".tmp", image)
+    return image
+
+
+def board_command(
+    runtime, flash, board_id, seed, heap=ESP32_HEAP, firmware=FIRMWARE, world=False, romfs=False
+):
     """The command line and environment that run one board on the chosen runtime. On MicroPython
     the interpreter's heap holds the fakes (and the world, loaded before the application) too;
-    the application gets `heap` of it."""
+    the application gets `heap` of it. With romfs the compiled firmware is a ROMFS image mounted
+    at /rom outside that heap, as a ROMFS partition is memory-mapped flash on the chip."""
     firmware = os.path.abspath(firmware)
     args = [BOARDPROC, os.path.abspath(flash), firmware, board_id, str(seed)]
     env = dict(os.environ)
@@ -207,7 +231,15 @@ def board_command(runtime, flash, board_id, seed, heap=ESP32_HEAP, firmware=FIRM
         if mp is None:
             raise SimulatorError("the MicroPython interpreter is not on PATH: run `make setup`")
         app = compiled_firmware(firmware)
-        env["MICROPYPATH"] = ":".join([".frozen", compiled_fakes()] + ([app] if app else []) + [firmware])
+        if romfs and app is None:
+            raise SimulatorError("--romfs needs mpy-cross to compile the firmware: run `make setup`")
+        if romfs:
+            env["SIM_ROMFS"] = romfs_image(app)
+            app = "/rom"
+        else:
+            env.pop("SIM_ROMFS", None)
+        path = [".frozen", compiled_fakes()] + ([app] if app and not romfs else []) + [firmware]
+        env["MICROPYPATH"] = ":".join(path)
         if app:
             env["SIM_APP_MPY"] = app  # boardproc forgets these modules at a reset
         total = heap_kib(heap) + FAKES_HEAP_KIB + (WORLD_HEAP_KIB if world else 0)
@@ -234,6 +266,11 @@ def _args(argv):
     )
     ap.add_argument("--firmware", default=FIRMWARE, help="the folder whose boot.py and main.py run")
     ap.add_argument("--heap", default=ESP32_HEAP, help="MicroPython heap left for the application")
+    ap.add_argument(
+        "--romfs",
+        action="store_true",
+        help="MicroPython: the compiled firmware runs from a ROMFS image (code in flash, not in the heap)",
+    )
     ap.add_argument("--world", help="world spec or scenario file: sensors, Wi-Fi, time (docs/scenarios.md)")
     ap.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: until Ctrl-C)")
     ap.add_argument("--devices", type=int, default=1, metavar="N", help="run a fleet of N boards")
@@ -306,11 +343,11 @@ def _fleet(a, board):
         prepare_flash(flash, board, a.config if data is None else None, data)
         boards.append(fleet.Board(n + 1, board_id, a.seed + n, flash))
     heap, has_world = a.heap, bool(a.world)
-    board_command(a.runtime, boards[0].flash, ids[0], a.seed, heap, a.firmware)  # checks the runtime
+    board_command(a.runtime, boards[0].flash, ids[0], a.seed, heap, a.firmware, False, a.romfs)  # checks
     world = os.path.abspath(a.world) if a.world else None
 
     def command(b, cause, elapsed_ms):
-        argv, env = board_command(a.runtime, b.flash, b.id, b.seed, heap, a.firmware, has_world)
+        argv, env = board_command(a.runtime, b.flash, b.id, b.seed, heap, a.firmware, has_world, a.romfs)
         if world is not None:
             env["SIM_WORLD"] = world
             env["SIM_WORLD_ELAPSED_MS"] = str(elapsed_ms)

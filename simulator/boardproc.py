@@ -28,7 +28,8 @@ try:  # CPython: make time, gc and friends look like MicroPython's
 except ImportError:  # the MicroPython interpreter already is MicroPython
     pass
 
-import simboard  # noqa: E402 (after the CPython shims)
+import heaproom  # noqa: E402 (after the CPython shims)
+import simboard  # noqa: E402
 import simflash  # noqa: E402
 import simrepl  # noqa: E402
 
@@ -59,16 +60,31 @@ def _script(name, flash, firmware):
     return None
 
 
-def _set_path(flash):
-    # The board's sys.path is ['', '.frozen', '/lib']: the flash folder, then its lib/, go right
-    # after the fakes (built-in modules win on the board too) and before the firmware folder.
+def _set_path(flash, rom=False):
+    # The board's sys.path is ['', '.frozen', '/lib'] (with a ROMFS: '/rom', '/rom/lib' before
+    # '/lib'): the flash folder, then its lib/, go right after the fakes (built-in modules win on
+    # the board too) and before the ROMFS and the firmware folder.
     here = _dirname(__file__)
-    path = [p for p in sys.path if p not in ("", here, flash, flash + "/lib")]
+    path = [p for p in sys.path if p not in ("", here, flash, flash + "/lib", "/rom", "/rom/lib")]
     at = 0
     for i, p in enumerate(path):
         if p.endswith("fakes") or p == ".frozen":
             at = i + 1
-    sys.path[:] = path[:at] + ["", flash + "/lib"] + path[at:]
+    sys.path[:] = path[:at] + ["", flash + "/lib"] + (["/rom", "/rom/lib"] if rom else []) + path[at:]
+
+
+def _mount_romfs():
+    # SIM_ROMFS: the firmware as a ROMFS image, mounted at /rom as MicroPython mounts a ROMFS
+    # partition. It is read before the application's heap is set aside (see _ballast): on the
+    # chip the partition is flash, mapped into the address space, and its bytecode runs in place.
+    image = os.getenv("SIM_ROMFS")
+    if not image:
+        return False
+    import vfs
+
+    with open(image, "rb") as f:
+        vfs.mount(vfs.VfsRom(f.read()), "/rom")
+    return True
 
 
 def _forget(flash, firmware):
@@ -113,45 +129,21 @@ def boot(repl, flash, firmware):
 
 def _ballast(board):
     # On the MicroPython runtime the fakes share the board's heap, though on a board they are C.
-    # Once they are loaded, the application gets exactly SIM_APP_HEAP bytes, in one piece as on
-    # the chip: a block of that size is set aside, everything else is filled (the holes the fakes
-    # left first, largest pieces first), and then the block is given back. Handing the
-    # application the fakes' holes instead would fragment its heap as no board's is.
+    # Once they are loaded, the application gets exactly SIM_APP_HEAP bytes of it, in one piece,
+    # with its names' share charged (heaproom.py).
     want = os.getenv("SIM_APP_HEAP")
     if not want or sys.implementation.name != "micropython":
         return
-    import gc
-
     # The port's built-in modules are C in the chip's flash: load their fakes before measuring.
     for name in ("machine", "network", "esp32", "dht", "onewire", "ds18x20", "ntptime"):
         try:
             __import__(name)
         except ImportError:
             pass
-    gc.collect()
-    want = int(want)
-    if gc.mem_free() <= want:
-        print("simulator: only %d bytes of heap left for the application, not %d" % (gc.mem_free(), want))
-        return
     try:
-        region = bytearray(want)
-    except MemoryError:
-        print("simulator: no single block of %d bytes left for the application's heap" % want)
-        return
-    fill = None  # a chain of (rest, piece): filling needs no list that grows
-    for _ in range(4):  # a collection may free more: what stale pointers kept alive until then
-        for size in (16384, 2048, 256, 32, 1):
-            while gc.mem_free() > size + 64:
-                try:
-                    fill = (fill, bytearray(size))
-                except MemoryError:
-                    break
-        gc.collect()
-        if gc.mem_free() < 1024:
-            break
-    board.ballast = fill
-    region = None  # noqa: F841 -- the application's heap, in one piece
-    gc.collect()
+        board.ballast = heaproom.set_aside(int(want), names=True)
+    except MemoryError as e:
+        print("simulator: no room for the application's heap: %s" % e)
 
 
 def main(argv):
@@ -164,13 +156,14 @@ def main(argv):
 
         world = simworld.install_from_env(board)
         world._t0 -= int(os.getenv("SIM_WORLD_ELAPSED_MS") or 0)  # its clock runs from _t0
+    rom = _mount_romfs()
     os.chdir(flash)
     simflash.install(flash)
     if os.getenv("SIM_CTL"):
         import simctl
 
         simctl.install(board, os.getenv("SIM_CTL"))
-    _set_path(flash)
+    _set_path(flash, rom)
     simrepl.install_help()
     # Tracebacks leave out the simulator's frames: the board's own code is C, not Python.
     hidden = (_dirname(__file__) + "/", _dirname(simrepl.__file__) + "/")

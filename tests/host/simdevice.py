@@ -72,6 +72,8 @@ class SimDevice:
             cmd += ["--firmware", os.environ["SIM_TEST_FIRMWARE"]]
         if os.environ.get("SIM_TEST_HEAP"):
             cmd += ["--heap", os.environ["SIM_TEST_HEAP"]]
+        if os.environ.get("SIM_TEST_ROMFS"):  # MicroPython: the firmware runs from a ROMFS image
+            cmd += ["--romfs"]
         cmd += ["--board", self.board, "--id", json.loads(self.cfg_path.read_text())["device_id"]]
         cmd += ["--world", str(self.world_path)]
         if with_config:

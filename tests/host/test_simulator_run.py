@@ -72,3 +72,47 @@ def test_missing_config_or_firmware_is_a_clear_error(tmp_path):
     assert r.returncode == 2 and "nope.json does not exist" in r.stderr
     r = simulate(tmp_path, "--firmware", str(tmp_path))
     assert r.returncode == 2 and "has no main.py" in r.stderr
+
+
+HEAP_MAIN = """
+import gc
+import sys
+gc.collect()
+free = gc.mem_free()
+print("free", free)
+try:
+    big = bytearray(free * 8 // 10)  # one block of most of it: the heap is not in pieces
+    print("one block of", len(big))
+except MemoryError:
+    print("no block of", free * 8 // 10)
+big = None
+mod = sys.modules.get("helper")
+import helper
+print("helper from", helper.__file__)
+"""
+
+
+def _mp():
+    if not os.path.exists(os.path.join(ROOT, ".venv", "bin", "micropython")):
+        pytest.skip("the MicroPython interpreter is not installed: make setup")
+    return dict(os.environ, PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"])
+
+
+@pytest.mark.parametrize("romfs", [False, True])
+def test_the_application_gets_its_heap_in_one_piece_and_romfs_code_outside_it(tmp_path, romfs):
+    env = _mp()
+    fw = tmp_path / "fw"
+    fw.mkdir()
+    (fw / "main.py").write_text(HEAP_MAIN)
+    (fw / "helper.py").write_text("X = 1\n")
+    cmd = [sys.executable, "-m", "simulator", "--flash", str(tmp_path / "flash"), "--runtime", "micropython"]
+    cmd += ["--firmware", str(fw), "--heap", "64k", "--duration", "3"] + (["--romfs"] if romfs else [])
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    out = r.stdout
+    free = int(out.split("free ", 1)[1].split()[0])
+    # 64 KiB less what the simulator charges for the application's names (7 KiB) and what
+    # boot.py and main.py took: within a few KiB of that, and in one piece.
+    assert 48 * 1024 < free <= 57 * 1024, out + r.stderr
+    assert "one block of %d" % (free * 8 // 10) in out, out
+    where = "/rom/helper.mpy" if romfs else "/helper.mpy"  # a compiled module either way
+    assert "helper from " in out and out.split("helper from ", 1)[1].split()[0].endswith(where), out
