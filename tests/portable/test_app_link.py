@@ -219,3 +219,23 @@ def test_telemetry_is_due_when_the_oldest_unsent_reading_waited_or_a_batch_is_fu
     assert not link.due(9000, 1000)
     link.reading(9000, "air", [["temperature", 20.0, "C"]])
     assert link.due(9000, 1000)  # a full batch of 20 goes at once
+
+
+def test_a_full_outbox_costs_about_200_bytes_a_reading_on_the_board():
+    import gc
+    import sys
+
+    link = Link(0, None, 200)
+    gc.collect()
+    before = gc.mem_alloc() if sys.implementation.name == "micropython" else 0
+    for i in range(200):
+        link.reading(i * 2000, "air", [["temperature", 20.0 + i / 10, "C"], ["humidity", 40.0 + i / 7, "%"]])
+    link.reading(400000, "air", error={"code": "crc", "message": "checksum mismatch"})  # drops the oldest
+    assert link.unacked() == 200 and link.dropped == 1
+    if sys.implementation.name == "micropython":  # the readings are kept as JSON, not as lists
+        gc.collect()
+        assert (gc.mem_alloc() - before) / 200 < 256
+    link.welcomed = True
+    msg = json.loads(link.telemetry())
+    assert msg["dropped"] == 1 and msg["readings"][0]["seq"] == 1
+    assert msg["readings"][0]["values"] == [["temperature", 20.1, "C"], ["humidity", 40.0 + 1 / 7, "%"]]
