@@ -103,7 +103,7 @@ def command_rtt(runtime, count=1000, warmup=100, growth=0):
             }
             if growth:
                 # The same command before the first measurement: the remembered results (the
-                # last 32) then hold results of the same size at both measurements.
+                # last 16) then hold results of the same size at both measurements.
                 _commands(server, warmup, "relay.get")
                 series = [_heap_free(server)]
                 done = 0

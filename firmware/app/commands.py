@@ -128,7 +128,7 @@ async def config_set(node, p, cid):
         raise AppError("bad_params", 'changes must be an object such as {"intervals.telemetry": 30}')
     from app import config
 
-    cfg = config.apply_set(node.cfg, node.board, changes)
+    cfg = config.apply_set(node.cfg, config.load()[1], changes)
     try:
         node.save_json("config.json", cfg)
     except OSError as e:

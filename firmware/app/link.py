@@ -22,7 +22,7 @@ _SEQ_BLOCK = 1000
 
 
 class Link:
-    def __init__(self, seq, seq_block=None, outbox=200, remember=32):
+    def __init__(self, seq, seq_block=None, outbox=200, remember=16):
         self.seq = seq  # the next reading's number
         self.reserved = seq  # numbers below this are covered by the persisted reservation
         self.seq_block = seq_block  # callable(next_start): persists a new reservation
@@ -33,9 +33,10 @@ class Link:
         self.dropped_total = 0
         self.acked = 0
         self.utc = None  # UTC ms at uptime 0, once known
-        self.remember = remember
-        self.results = {}  # command id -> result JSON (the last `remember` ones)
-        self.order = []
+        # The last `remember` results, (command id, result JSON), in a ring made at boot: a dict
+        # would grow its table at run time, when the heap may have no block of that size left.
+        self.results = [None] * remember
+        self.next = 0
         self.welcomed = False
         self.lease = None  # ms, from the welcome
 
@@ -184,7 +185,7 @@ class Link:
             return "reply", result(
                 None, error=("bad_message", "command id must be a string of 1 to 64 characters")
             )
-        done = self.results.get(cid)
+        done = self.remembered(cid)
         if done is not None:
             return "reply", done
         method = m.get("method")
@@ -209,12 +210,22 @@ class Link:
     def done(self, cid, value=None, error=None):
         """Remember and return the result message of command cid (value or (code, message))."""
         text = result(cid, value, error)
-        if cid not in self.results:
-            self.order.append(cid)
-            if len(self.order) > self.remember:
-                self.results.pop(self.order.pop(0), None)
-        self.results[cid] = text
+        rs = self.results
+        for i in range(len(rs)):
+            if rs[i] is not None and rs[i][0] == cid:
+                rs[i] = (cid, text)
+                return text
+        if rs:
+            rs[self.next] = (cid, text)
+            self.next = (self.next + 1) % len(rs)
         return text
+
+    def remembered(self, cid):
+        """The result JSON of command cid if it is one of the last `remember`, else None."""
+        for r in self.results:
+            if r is not None and r[0] == cid:
+                return r[1]
+        return None
 
 
 def result(cid, value=None, error=None):

@@ -52,7 +52,7 @@ class Node:
         self.t0 = ticks_ms()
         self.up = ticks_diff(self.t0, log._start)  # the log's uptime goes on from here
         self.cfg = cfg
-        self.board = board
+        self.board = (board.get("name"), board.get("chip"))  # the rest is read again for config.set
         self.hash = cfg_hash
         self.safe = safe or bool(errors)
         self.boot_id = "%08x" % int.from_bytes(os.urandom(4), "big")
@@ -477,8 +477,8 @@ class Node:
         return {
             "device": self.cfg.get("device_id"),
             "fw": FIRMWARE,
-            "board": self.board.get("name"),
-            "chip": self.board.get("chip"),
+            "board": self.board[0],
+            "chip": self.board[1],
             "boot": self.boot_id,
             "reset": self.reset,
             "config": self.hash,
@@ -541,7 +541,7 @@ class Node:
         r = self.relays
         if r is not None and r.changes:  # after the result, which the server is waiting for
             self._relay_events(self.now())
-        if method == "reboot" and '"ok": true' in self.link.results.get(cid, ""):
+        if method == "reboot" and '"ok": true' in (self.link.remembered(cid) or ""):
             await asyncio.sleep_ms(300)  # the result leaves first
             machine.reset()
 
@@ -622,6 +622,7 @@ def main():
     gc.collect()
     who = cfg.get("device_id") or "unconfigured"
     log.info("app", "%s on %s, firmware %s, reset %s" % (who, board.get("name"), FIRMWARE, n.reset))
+    board = errors = warnings = None  # this frame lives as long as the board runs: keep nothing
     try:
         asyncio.run(n.main())
     except KeyboardInterrupt:

@@ -156,8 +156,14 @@ def test_commands_are_parsed_and_a_repeated_id_gets_the_remembered_result():
 def test_only_the_last_results_are_remembered():
     link = Link(1, remember=2)
     for cid in ("a", "b", "c"):
-        link.done(cid, {})
-    assert sorted(link.results) == ["b", "c"]
+        link.done(cid, {"n": cid})
+    assert link.remembered("a") is None
+    assert json.loads(link.remembered("b"))["result"] == {"n": "b"}
+    assert json.loads(link.remembered("c"))["result"] == {"n": "c"}
+    link.done("b", {"n": "b2"})  # the same id again: replaced in place, nothing else forgotten
+    assert json.loads(link.remembered("b"))["result"] == {"n": "b2"} and link.remembered("c")
+    link.done("d", {})
+    assert link.remembered("b") is None and link.remembered("c") and link.remembered("d")
 
 
 def test_an_expired_command_is_refused():
