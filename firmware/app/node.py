@@ -38,6 +38,7 @@ REFUSED_MS = 300000  # 401/403 and protocol version: nothing will change soon
 WELCOME_MS = 10000
 WDT_MS = 30000
 REPL_WDT_MS = 86400000  # a day
+RX_BUFFER = 512  # the server's messages are small; a larger frame streams through it
 NODE = None  # the running node, for the console commands
 
 
@@ -367,6 +368,7 @@ class Node:
                         ping_interval=self.keepalive,
                         ping_timeout=self.keepalive,
                         close_timeout=2,
+                        rx_buffer_size=RX_BUFFER,
                     )
                 except HandshakeError as e:
                     if e.status in (401, 403):
