@@ -28,6 +28,7 @@ import time
 
 from host_tools.server.auth import operator_token
 from host_tools.server.store import open_store
+from simulator import worldspec
 from simulator.__main__ import board_ids
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,12 +62,9 @@ class SimError(Exception):
 
 def _world(path):
     try:
-        with open(path) as f:
-            d = json.load(f)
-    except OSError as e:
-        raise SimError("world file %s: %s" % (path, e.strerror or e))
-    except ValueError as e:
-        raise SimError("world file %s is not valid JSON: %s" % (path, e))
+        d = worldspec.read_json(path, "world file")
+    except worldspec.SpecError as e:
+        raise SimError(str(e))
     spec = d.get("world", d) if isinstance(d, dict) else None
     if not isinstance(spec, dict) or not spec.get("access_points"):
         raise SimError("world file %s has no access_points: the boards need a Wi-Fi network to join" % path)

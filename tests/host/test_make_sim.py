@@ -198,6 +198,17 @@ def test_bad_options_and_worlds_get_a_clear_message_and_exit_code_2(tmp_path):
     )
     assert r.returncode == 2 and "has no access_points" in r.stderr
     assert not os.path.exists(tmp_path / "s" / "server")  # refused before anything started
+    world.write_text("{not json")
+    missing = tmp_path / "missing.json"
+    for path, said in ((world, "is not valid JSON"), (missing, "cannot be read: No such file")):
+        r = subprocess.run(
+            [sys.executable, "-m", "host_tools.simrun", "--world", str(path), "--dir", str(tmp_path / "s")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 2 and "world file %s %s" % (path, said) in r.stderr, r.stderr
 
 
 def test_the_boards_config_follows_the_world_and_passes_the_boards_own_check():
