@@ -2,17 +2,22 @@
 
 Provisions N devices in a temporary data directory, starts `python -m host_tools.server serve` on
 127.0.0.1, and runs a light load generator speaking protocol version 1 in a few worker processes
-(aiohttp): each device connects with its token, says hello, sends one reading a second with
-increasing seq, forgets what is acked, answers every command with a result and reconnects if
-dropped. Meanwhile a driver sends `relay.set` commands through the HTTP API and times each from
-the POST to `done`. Afterwards it compares the readings in the server's SQLite with what each
-device sent, and reports ingest rate, the server's CPU and memory per connection and the command
-round trip. Every process it starts is stopped by its PID. Exit code 1 if a reading was lost or
-stored twice (or the run itself failed), else 0; targets print PASS or MISSED.
+(raw asyncio connections: the RFC 6455 opening handshake with the device's token, masked frames,
+one timer per process for all its devices): each device says hello, sends one reading a second
+with increasing seq, keeps every reading until acked (sending the rest again after a reconnect),
+answers every command with a result and reconnects if dropped. Meanwhile a driver sends
+`relay.set` commands through the HTTP API and times each from the POST to `done`. Afterwards it
+compares the readings in the server's SQLite with what each device sent, and reports ingest rate,
+the server's CPU and memory per connection and the command round trip. Every process it starts is
+stopped by its PID. Exit code 1 if a reading was lost or stored twice (or the run itself failed),
+else 0; targets print PASS or MISSED.
 """
 
 import argparse
 import asyncio
+import base64
+import collections
+import hashlib
 import json
 import os
 import random
@@ -69,80 +74,180 @@ def pct(values, p):
 
 # ---- the devices (worker processes)
 
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
+_TEXT, _CLOSE, _PING, _PONG = 1, 8, 9, 10
+_READING = '{"seq": %d, "ts": %d, "clock": "utc", "sensor": "air", "values": [["temperature", %.2f, "C"]]}'
 
-class Device:
-    """One simulated board: its outbox of unacked readings and what it sent and had acked."""
 
-    def __init__(self, dev, token):
-        self.dev, self.token = dev, token
+def encode_frame(opcode, payload, mask):
+    """One client frame (RFC 6455 section 5.2): FIN set, masked with the 4-byte `mask`."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
+    if not n:
+        return head + mask
+    key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")  # XOR all bytes at once
+    return head + mask + (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
+
+
+def decode_frames(buf):
+    """Split the server's frames (unmasked) off the front of `buf` (a bytearray, consumed):
+    [(fin, opcode, payload)]. A frame not yet complete stays in buf."""
+    out = []
+    while len(buf) >= 2:
+        b0, b1 = buf[0], buf[1]
+        if b1 & 0x80:
+            raise ValueError("the server masked a frame")
+        n, at = b1 & 0x7F, 2
+        if n == 126:
+            if len(buf) < 4:
+                break
+            n, at = int.from_bytes(buf[2:4], "big"), 4
+        elif n == 127:
+            if len(buf) < 10:
+                break
+            n, at = int.from_bytes(buf[2:10], "big"), 10
+        if len(buf) < at + n:
+            break
+        out.append((b0 & 0x80, b0 & 0x0F, bytes(buf[at : at + n])))
+        del buf[: at + n]
+    return out
+
+
+class Device(asyncio.Protocol):
+    """One simulated board on a raw asyncio connection (light enough for thousands per process):
+    the RFC 6455 opening handshake with its token, masked frames (one random mask per connection),
+    hello, its outbox of unacked readings, acks, results for commands, reconnecting with its
+    outbox when dropped."""
+
+    def __init__(self, dev, token, fleet):
+        self.dev, self.token, self.fleet = dev, token, fleet
         self.seq = 1  # the next reading's seq
-        self.outbox = []  # readings not yet acked, in seq order
+        self.outbox = collections.deque()  # (seq, JSON text) of readings not yet acked, in seq order
         self.acked = 0
         self.connects = 0
         self.commands = 0
         self.on = dict.fromkeys(RELAYS, False)
-        self.ws = None
+        self.transport = None
         self.ready = False  # welcomed on the current connection
         self.upto = 0  # highest seq sent on the current connection
-        self.flushing = False
+        self.buf = bytearray()
+        self.parts = []  # fragments of a message in progress
+        self.key = None  # Sec-WebSocket-Key while the handshake runs
+        self.mask = b""
+
+    # -- the connection
+
+    def connect(self):
+        if self.fleet.stopping:
+            return
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(loop.create_connection(lambda: self, self.fleet.host, self.fleet.port))
+        task.add_done_callback(self._connected)
+
+    def _connected(self, task):
+        if task.cancelled() or task.exception() is not None:
+            self.retry()
+
+    def retry(self):
+        self.transport, self.ready = None, False
+        if not self.fleet.stopping:
+            asyncio.get_running_loop().call_later(0.5 + random.random(), self.connect)
+
+    def connection_made(self, transport):
+        self.transport, self.buf, self.parts = transport, bytearray(), []
+        self.key = base64.b64encode(os.urandom(16))
+        self.mask = os.urandom(4)
+        transport.write(
+            b"GET /device HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n"
+            b"X-Device-Id: %s\r\n\r\n"
+            % (self.fleet.host.encode(), self.fleet.port, self.key, self.token.encode(), self.dev.encode())
+        )
+
+    def connection_lost(self, exc):
+        self.fleet.closed(self)
+        self.retry()
+
+    def data_received(self, data):
+        self.buf += data
+        try:
+            if self.key is not None:
+                end = self.buf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
+                del self.buf[: end + 4]
+                self.upgraded(head)
+            for fin, opcode, payload in decode_frames(self.buf):
+                self.frame(fin, opcode, payload)
+        except (ValueError, KeyError) as e:  # a broken reply: drop the connection and connect again
+            self.fleet.errors.append("%s: %s" % (self.dev, e))
+            self.transport.abort()
+
+    def upgraded(self, head):
+        """Check the server's answer to the opening handshake (RFC 6455 section 4.2.2), say hello."""
+        if head[0].split(" ")[1] != "101":
+            raise ValueError("handshake refused: %s" % head[0])
+        fields = dict(line.split(":", 1) for line in head[1:])
+        fields = {k.strip().lower(): v.strip() for k, v in fields.items()}
+        want = base64.b64encode(hashlib.sha1(self.key + _GUID).digest()).decode()
+        if fields.get("upgrade", "").lower() != "websocket" or fields.get("sec-websocket-accept") != want:
+            raise ValueError("not a WebSocket upgrade: %r" % fields)
+        self.key = None
+        self.connects += 1
+        relays = [{"name": k, "on": v} for k, v in self.on.items()]
+        hello = {"type": "hello", "v": 1, "device": self.dev, "fw": "scale-bench", "seq": self.seq}
+        self.send(json.dumps(dict(hello, relays=relays)))
+
+    def frame(self, fin, opcode, payload):
+        if opcode == _PING:
+            self.write(_PONG, payload)
+        elif opcode == _CLOSE:
+            self.write(_CLOSE, payload[:2])  # echo the code (RFC 6455 section 5.5.1)
+            self.transport.close()
+        elif opcode == _TEXT or opcode == 0:
+            self.parts.append(payload)
+            if fin:
+                text, self.parts = b"".join(self.parts), []
+                self.handle(json.loads(text))
+
+    def write(self, opcode, payload):
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(encode_frame(opcode, payload, self.mask))
+
+    def send(self, text):
+        self.write(_TEXT, text.encode())
+
+    def close(self):
+        if self.transport is not None and not self.transport.is_closing():
+            self.write(_CLOSE, (1000).to_bytes(2, "big"))
+
+    # -- the board's side of docs/protocol.md
 
     def reading(self):
-        r = {"seq": self.seq, "ts": now_ms(), "clock": "utc", "sensor": "air"}
-        r["values"] = [["temperature", round(20 + random.random() * 5, 2), "C"]]
+        seq, ts, t = self.seq, now_ms(), 20 + random.random() * 5
+        self.outbox.append((seq, _READING % (seq, ts, t)))
         self.seq += 1
-        self.outbox.append(r)
 
-    async def flush(self):
+    def flush(self):
         """Send what the outbox holds beyond `upto`, in order, 20 readings a message at most."""
-        if self.flushing:
-            return  # the running flush picks up what was added
-        self.flushing = True
-        try:
-            while self.ready and self.outbox and self.outbox[-1]["seq"] > self.upto:
-                batch = [r for r in self.outbox if r["seq"] > self.upto][:20]
-                self.upto = batch[-1]["seq"]
-                await self.ws.send_str(json.dumps({"type": "telemetry", "dropped": 0, "readings": batch}))
-        except (ConnectionError, RuntimeError):
-            pass  # the reader notices the close; the outbox keeps them for the next connection
-        finally:
-            self.flushing = False
+        while self.ready and self.outbox and self.outbox[-1][0] > self.upto:
+            first = self.upto + 1 - self.outbox[0][0]  # seqs in the outbox are consecutive
+            batch = [self.outbox[i][1] for i in range(first, min(first + 20, len(self.outbox)))]
+            self.upto += len(batch)
+            self.send('{"type": "telemetry", "dropped": 0, "readings": [%s]}' % ", ".join(batch))
 
-    async def link(self, session, url, stop):
-        """Connect, hello, serve the connection; reconnect with a short backoff until `stop`."""
-        headers = {"Authorization": "Bearer " + self.token, "X-Device-Id": self.dev}
-        while not stop.is_set():
-            try:
-                async with session.ws_connect(url, headers=headers, autoping=True, heartbeat=None) as ws:
-                    self.connects += 1
-                    await ws.send_str(
-                        json.dumps(
-                            {
-                                "type": "hello",
-                                "v": 1,
-                                "device": self.dev,
-                                "fw": "scale-bench",
-                                "seq": self.seq,
-                                "relays": [{"name": k, "on": v} for k, v in self.on.items()],
-                            }
-                        )
-                    )
-                    self.ws = ws
-                    async for msg in ws:
-                        if msg.type != aiohttp.WSMsgType.TEXT:
-                            break
-                        await self.handle(json.loads(msg.data))
-            except (TimeoutError, aiohttp.ClientError, ConnectionError, OSError):
-                pass
-            self.ws, self.ready = None, False
-            if not stop.is_set():
-                await asyncio.sleep(0.5 + random.random())
-
-    async def handle(self, msg):
+    def handle(self, msg):
         t = msg["type"]
         if t == "welcome":
             self.forget(msg["acked"])
-            self.upto, self.ready = msg["acked"], True
-            await self.flush()  # catch up, as a board does
+            self.upto, self.ready = max(msg["acked"], self.outbox[0][0] - 1 if self.outbox else 0), True
+            self.flush()  # catch up, as a board does
         elif t == "ack":
             self.forget(msg["seq"])
         elif t == "command":
@@ -159,52 +264,74 @@ class Device:
             else:
                 err = {"code": "unknown_method", "message": "this load generator only does relay.set"}
                 out = {"type": "result", "id": msg["id"], "ok": False, "error": err}
-            await self.ws.send_str(json.dumps(out))
+            self.send(json.dumps(out))
 
     def forget(self, seq):
         self.acked = max(self.acked, seq)
-        while self.outbox and self.outbox[0]["seq"] <= seq:
-            self.outbox.pop(0)
+        while self.outbox and self.outbox[0][0] <= seq:
+            self.outbox.popleft()
 
-    async def report(self, period, stop):
-        """One reading every `period` s (random phase), sent at once if connected."""
-        await asyncio.sleep(random.random() * period)
-        nxt = time.monotonic()
-        while not stop.is_set():
-            self.reading()
-            await self.flush()
-            nxt += period
-            await asyncio.sleep(max(0, nxt - time.monotonic()))
+
+class Fleet:
+    """The devices of one worker process and the one timer that makes their readings."""
+
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+        self.stopping = False
+        self.open = set()  # when stopping: the devices whose connection is not closed yet
+        self.errors = []
+        self.all_closed = None
+
+    def closed(self, device):
+        self.open.discard(device)
+        if self.stopping and not self.open and self.all_closed is not None:
+            self.all_closed.set()
 
 
 async def run_worker(spec):
     """Run a slice of the fleet: connect (spread over `ramp_s`), report until `stop_at`, drain."""
     random.seed(spec["seed"])
-    devices = [Device(d, t) for d, t in spec["devices"]]
-    stop_links, stop_reports = asyncio.Event(), asyncio.Event()
-    conn = aiohttp.TCPConnector(limit=0, force_close=False)
-    async with aiohttp.ClientSession(connector=conn) as session:
-        tasks = []
-        ramp = spec["ramp_s"] / max(1, len(devices))
-        for d in devices:
-            tasks.append(asyncio.ensure_future(d.link(session, spec["url"], stop_links)))
-            tasks.append(asyncio.ensure_future(d.report(spec["period_s"], stop_reports)))
-            await asyncio.sleep(ramp)
-        await asyncio.sleep(max(0, spec["stop_at"] - time.time()))
-        stop_reports.set()
-        drain_until = time.monotonic() + spec["drain_s"]
-        while time.monotonic() < drain_until and any(d.outbox for d in devices):
-            await asyncio.sleep(0.1)
-        stop_links.set()
-        for d in devices:
-            if d.ws is not None:
-                await d.ws.close()
-        await asyncio.wait(tasks, timeout=10)
-        for t in tasks:
-            t.cancel()
+    host, port = spec["url"].split("//")[1].split("/")[0].rsplit(":", 1)
+    fleet = Fleet(host, int(port))
+    devices = [Device(d, t, fleet) for d, t in spec["devices"]]
+    period, tick = spec["period_s"], 0.01
+    slots = [[] for _ in range(max(1, round(period / tick)))]  # each device reports in its own slot
+    for d in devices:
+        slots[random.randrange(len(slots))].append(d)
+    ramp = spec["ramp_s"] / max(1, len(devices))
+    t0 = time.monotonic()
+    for i, d in enumerate(devices):
+        d.connect()
+        await asyncio.sleep(max(0, t0 + (i + 1) * ramp - time.monotonic()))
+    stop_at = time.monotonic() + spec["stop_at"] - time.time()
+    nxt, slot = time.monotonic(), 0
+    while nxt < stop_at:  # one timer for all: every tick, the devices of the next slot report
+        for d in slots[slot]:
+            d.reading()
+            d.flush()
+        slot = (slot + 1) % len(slots)
+        nxt += period / len(slots)
+        await asyncio.sleep(max(0, nxt - time.monotonic()))
+    drain_until = time.monotonic() + spec["drain_s"]
+    while time.monotonic() < drain_until and any(d.outbox for d in devices):
+        await asyncio.sleep(0.1)
+    fleet.stopping = True
+    fleet.all_closed = asyncio.Event()
+    fleet.open = {d for d in devices if d.transport is not None}
+    for d in fleet.open:
+        d.close()
+    if fleet.open:
+        try:
+            await asyncio.wait_for(fleet.all_closed.wait(), 10)
+        except TimeoutError:
+            pass
+    for d in devices:
+        if d.transport is not None:
+            d.transport.abort()
     return {
         "devices": {d.dev: {"sent": d.seq - 1, "acked": d.acked, "connects": d.connects} for d in devices},
         "commands": sum(d.commands for d in devices),
+        "errors": fleet.errors[:10],
         "cpu_s": proc_cpu_s(os.getpid()),
     }
 
@@ -219,12 +346,13 @@ def worker_main():
 # ---- the driver (main process)
 
 
-async def drive(base, token, devices, rate, until, at_end, poll_s=0.01):
+async def drive(base, token, devices, rate, until, at_end, poll_s=0.01, slowest=None):
     """POST random relay.set commands (`rate` a second) until `until` (then calls `at_end()`); each
     one's round trip from the POST to the first poll that sees `done`, and the server's own
     queued->done time."""
     headers = {"Authorization": "Bearer " + token}
-    client, server, failed = [], [], []
+    client, server, failed, slow = [], [], [], []
+    started = time.perf_counter()
 
     async def one(session, dev):
         body = {
@@ -241,7 +369,9 @@ async def drive(base, token, devices, rate, until, at_end, poll_s=0.01):
                 cmd = (await r.json())["command"]
         if cmd["state"] == "done":
             client.append((time.perf_counter() - t0) * 1000)
-            server.append(cmd["at"]["done"] - cmd["at"]["queued"])
+            at = cmd["at"]
+            server.append((at["done"] - at["queued"], at.get("sent", at["queued"]) - at["queued"]))
+            slow.append((round(client[-1]), round(t0 - started, 1), at["done"] - at["queued"]))
         else:
             failed.append(cmd["state"])
 
@@ -253,6 +383,8 @@ async def drive(base, token, devices, rate, until, at_end, poll_s=0.01):
             await asyncio.sleep(max(0, nxt - time.monotonic()))
         at_end()
         await asyncio.gather(*tasks, return_exceptions=True)
+    if slowest is not None:
+        slowest.extend(sorted(slow, reverse=True)[:8])
     return client, server, failed
 
 
@@ -377,8 +509,9 @@ def run(devices=5000, duration=60.0, rate=10.0, workers=2, ramp=None, period=1.0
         def sample():
             end.extend((proc_cpu_s(server.pid), time.time(), proc_rss(server.pid)))
 
+        slowest = []
         client, server_ms, failed = asyncio.run(
-            drive(base, token, [d for d, _ in fleet], rate, stop_at, sample)
+            drive(base, token, [d for d, _ in fleet], rate, stop_at, sample, slowest=slowest)
         )
         cpu1, t1, rss1 = end
         results = []
@@ -407,6 +540,7 @@ def run(devices=5000, duration=60.0, rate=10.0, workers=2, ramp=None, period=1.0
             server_exit=server.returncode,
             sent=sum(s["sent"] for s in sent.values()),
             reconnects=sum(max(0, s["connects"] - 1) for s in sent.values()),
+            generator_errors=[e for r in results for e in r["errors"]][:5],  # replies it could not parse
             never_connected=sum(1 for s in sent.values() if not s["connects"]),
             ingest_per_s=round(steady / (t1 - t0), 1),
             server_cpu_pct=round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
@@ -419,8 +553,10 @@ def run(devices=5000, duration=60.0, rate=10.0, workers=2, ramp=None, period=1.0
             command_p50_ms=_r(pct(client, 50)),
             command_p99_ms=_r(pct(client, 99)),
             command_max_ms=_r(max(client) if client else None),
-            command_server_p50_ms=_r(pct(server_ms, 50)),
-            command_server_p99_ms=_r(pct(server_ms, 99)),
+            command_server_p50_ms=_r(pct([a for a, _ in server_ms], 50)),
+            command_server_p99_ms=_r(pct([a for a, _ in server_ms], 99)),
+            command_sent_p99_ms=_r(pct([b for _, b in server_ms], 99)),
+            command_slowest=slowest,  # (round trip ms, s after the steady phase began, server ms)
         )
     finally:
         for p in procs:

@@ -121,7 +121,7 @@ class Api:
         return resp
 
     async def devices(self, request):
-        rows = await self.server.db(self.store.devices)
+        rows = await self.server.read("devices")
         return web.json_response({"devices": [self.server.summary(r) for r in rows]})
 
     async def add_device(self, request):
@@ -148,7 +148,7 @@ class Api:
         after = _int(request, "after", None, 0)
         limit = _int(request, "limit", 100, 1, 10_000)
         sensor = request.query.get("sensor")
-        rows = await self.server.db(self.store.readings, row["id"], after, limit, sensor)
+        rows = await self.server.read("readings", row["id"], after, limit, sensor)
         return web.json_response({"device": row["id"], "readings": rows})
 
     async def events(self, request):
@@ -156,14 +156,14 @@ class Api:
         after = _int(request, "after", None, 0)
         limit = _int(request, "limit", 100, 1, 10_000)
         return web.json_response(
-            {"device": row["id"], "events": await self.server.db(self.store.events, row["id"], after, limit)}
+            {"device": row["id"], "events": await self.server.read("events", row["id"], after, limit)}
         )
 
     async def commands(self, request):
         row = await self._row(request)
         limit = _int(request, "limit", 50, 1, 10_000)
         return web.json_response(
-            {"device": row["id"], "commands": await self.server.db(self.store.commands, row["id"], limit)}
+            {"device": row["id"], "commands": await self.server.read("commands", row["id"], limit)}
         )
 
     async def send_command(self, request):
@@ -185,7 +185,7 @@ class Api:
         return web.json_response({"command": cmd}, status=201)
 
     async def command(self, request):
-        cmd = await self.server.db(self.store.command, request.match_info["id"])
+        cmd = await self.server.read("command", request.match_info["id"])
         if cmd is None:
             raise StoreError("not_found", "no command %r" % request.match_info["id"])
         return web.json_response({"command": cmd})
@@ -205,7 +205,7 @@ class Api:
         try:
             await ws.prepare(request)
             server.live.add(sub)  # updates from now on wait in its queue until the snapshot is out
-            rows = await server.db(self.store.devices)
+            rows = await server.read("devices")
             snapshot = [server.summary(r) for r in rows if dev is None or r["id"] == dev]
             await ws.send_str(json.dumps({"type": "devices", "devices": snapshot}))
             sub.task = asyncio.ensure_future(sub.run())
@@ -220,7 +220,7 @@ class Api:
 
     async def _row(self, request):
         dev = request.match_info["id"]
-        row = await self.server.db(self.store.device, dev)
+        row = await self.server.read("device", dev)
         if row is None:
             raise StoreError("not_found", "no device %r" % dev)
         return row

@@ -6,13 +6,15 @@ live updates for browsers and the dashboard's files.
     ...
     await server.stop()
 
-The database runs on one thread of its own (`db()`); telemetry arriving within `batch_ms` of each
-other is written in one transaction by the writer task, and each board gets its ack once that
-transaction is committed. A sweeper expires commands, tracks online/stale, pings boards, closes
-silent or revoked connections and prunes old data.
+The database runs on one thread of its own (`db()`), reads for the API on a second connection and
+thread (`read()`). Telemetry arriving within `batch_ms` of each other is written in one
+transaction by the writer task, which then acks each message itself (`device.Link.committed`).
+A sweeper expires commands, tracks online/stale, pings boards, closes silent or revoked
+connections and prunes old data. docs/scaling.md says what was done to hold 5,000 boards.
 """
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -24,7 +26,7 @@ from host_tools.protocol import check_command
 
 from . import api, device
 from .auth import Limits, session_value
-from .store import StoreError, now_ms
+from .store import Store, StoreError, now_ms
 
 log = logging.getLogger("server")
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -40,6 +42,7 @@ class Server:
     auth_window_s = 60
     retention_days = 30  # readings, events and finished commands older than this are pruned; 0 keeps all
     batch_ms = 5  # telemetry arriving within this many ms goes into one transaction
+    batch_max = 200  # telemetry messages in one transaction at most: other database work waits less
     command_timeout_s = 30  # when a command names no timeout or deadline
     result_grace_ms = 5_000  # a command already sent expires this long after its deadline
     hello_timeout_s = 10
@@ -47,6 +50,12 @@ class Server:
     revoke_check_s = 5
     live_queue = 1000  # updates waiting for a slow browser before it is disconnected
     prune_every_s = 3600
+    # Python's cyclic garbage collector: with thousands of connections a full pass takes a few
+    # hundred ms of the event loop, and by default one runs whenever the heap grew by a quarter.
+    # Young passes are made rarer (every 50,000 allocations instead of 700) and full ones happen
+    # every gc_full_s from the sweeper instead (None keeps Python's defaults).
+    gc_thresholds = (50_000, 20, 1_000_000)
+    gc_full_s = 600
 
     def __init__(self, store, operator_token, static_dir=STATIC, **settings):
         for k, v in settings.items():
@@ -61,6 +70,11 @@ class Server:
         self.links = {}  # device id -> device.Link, from its hello on
         self.live = set()  # api.Subscriber
         self.dbx = ThreadPoolExecutor(1, thread_name_prefix="db")
+        # Reads on a connection and a thread of their own (WAL: readers do not wait for the writer),
+        # so an API poll or a token check never queues behind a batch of telemetry.
+        path = store.db.execute("PRAGMA database_list").fetchone()[2]
+        self.reader = Store(path, store.key) if path else store
+        self.readx = ThreadPoolExecutor(1, thread_name_prefix="db-read") if path else self.dbx
         self.runner = None
         self.tasks = []
         self.bg = set()
@@ -68,6 +82,11 @@ class Server:
     async def db(self, fn, *args):
         """Run a Store method on the database thread."""
         return await asyncio.get_running_loop().run_in_executor(self.dbx, fn, *args)
+
+    async def read(self, name, *args):
+        """Run the Store method `name`, one that only reads, on the reading thread."""
+        fn = getattr(self.reader, name)
+        return await asyncio.get_running_loop().run_in_executor(self.readx, fn, *args)
 
     def spawn(self, coro):
         task = asyncio.ensure_future(coro)
@@ -94,6 +113,9 @@ class Server:
     async def start(self, host="127.0.0.1", port=8080, ssl_context=None):
         """Serve on host:port (port 0: any free one); returns the port."""
         await self.db(self.store.set_all_offline)
+        if self.gc_thresholds:
+            self._gc_before = gc.get_threshold()
+            gc.set_threshold(*self.gc_thresholds)
         self.wq = asyncio.Queue()
         self.tasks = [asyncio.ensure_future(self._writer()), asyncio.ensure_future(self._sweeper())]
         self.runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=5)
@@ -118,35 +140,48 @@ class Server:
             t.cancel()
         await asyncio.gather(*self.tasks, *self.bg, return_exceptions=True)
         self.dbx.shutdown(wait=True)
+        if getattr(self, "_gc_before", None):
+            gc.set_threshold(*self._gc_before)
+        if self.readx is not self.dbx:
+            self.readx.shutdown(wait=True)
+            self.reader.close()
 
     # ---- telemetry
 
-    async def add_telemetry(self, dev, readings, dropped):
-        """Store one telemetry message (batched with others); returns the readings that were new."""
+    def add_telemetry(self, link, readings, dropped):
+        """Queue one telemetry message of a connection for the writer, which stores it with others
+        in one transaction and then calls `link.committed`. Returns a future: True once stored,
+        False if the transaction failed (the writer then closes the connection with 1011)."""
         fut = asyncio.get_running_loop().create_future()
-        self.wq.put_nowait((dev, readings, dropped, fut))
-        return await fut
+        self.wq.put_nowait((link, readings, dropped, fut))
+        return fut
 
     async def _writer(self):
         while True:
             items = [await self.wq.get()]
-            if self.batch_ms:
+            if self.batch_ms and self.wq.qsize() < self.batch_max:  # a full batch need not wait
                 await asyncio.sleep(self.batch_ms / 1000)
-            while not self.wq.empty() and len(items) < 2000:
+            while not self.wq.empty() and len(items) < self.batch_max:
                 items.append(self.wq.get_nowait())
+            batch = [(link.device, readings, dropped) for link, readings, dropped, _ in items]
             try:
                 # the new readings are worked out only when a browser follows live updates
-                news = await self.db(
-                    self.store.add_telemetry, [it[:3] for it in items], now_ms(), bool(self.live)
-                )
+                news = await self.db(self.store.add_telemetry, batch, now_ms(), bool(self.live))
             except Exception as e:
-                for it in items:
-                    if not it[3].done():
-                        it[3].set_exception(e)
+                log.exception("telemetry not stored")
+                why = "the server could not store telemetry (%s); send it again later" % type(e).__name__
+                for link, _, _, fut in items:
+                    link.uncommitted -= 1
+                    fut.set_result(False)
+                    if link.closed_by is None:
+                        self.spawn(link.close(device.CLOSE_ERROR, why))
                 continue
-            for it, new in zip(items, news, strict=True):
-                if not it[3].done():
-                    it[3].set_result(new)
+            for (link, readings, dropped, fut), new in zip(items, news, strict=True):
+                try:
+                    link.committed(readings, dropped, new)
+                except Exception:  # one connection's fault must not stop the acks of all the others
+                    log.exception("device %s: ack not sent", link.device)
+                fut.set_result(True)
 
     # ---- commands
 
@@ -154,17 +189,27 @@ class Server:
         """Queue a command (ProtocolError for bad method or params, StoreError if no such device);
         sends it at once when the device is online. Returns the command."""
         params = check_command(method, params)
-        if await self.db(self.store.device, dev) is None:
-            raise StoreError("not_found", "no device %r" % dev)
         now = now_ms()
         if deadline is None:
             deadline = now + int(1000 * (self.command_timeout_s if timeout_s is None else timeout_s))
-        cmd = await self.db(self.store.add_command, dev, method, params, deadline, now)
+
+        link = self.links.get(dev)
+        online = link is not None and link.ready
+
+        def add():  # one trip to the database thread, which telemetry keeps busy
+            if self.store.device(dev) is None:
+                return None, None
+            cmd = self.store.add_command(dev, method, params, deadline, now)
+            return cmd, self.store.mark_sent(cmd["id"], now_ms()) if online else None
+
+        cmd, marked = await self.db(add)
+        if cmd is None:
+            raise StoreError("not_found", "no device %r" % dev)
         log.info("device %s: command %s %s queued", dev, cmd["id"], method)
         self.publish_command(cmd)
         link = self.links.get(dev)
         if link is not None and link.ready:
-            cmd = await link.send_command(cmd) or cmd
+            cmd = await link.send_command(cmd, marked) or cmd
         return cmd
 
     # ---- devices
@@ -242,7 +287,7 @@ class Server:
     # ---- housekeeping
 
     async def _sweeper(self):
-        last = {"touch": 0, "revoke": 0, "prune": 0}
+        last = {"touch": 0, "revoke": 0, "prune": 0, "gc": now_ms()}
         while True:
             await asyncio.sleep(self.sweep_s)
             try:
@@ -270,17 +315,22 @@ class Server:
                 self.spawn(link.close(device.CLOSE_SILENT, "nothing heard for %d s" % silent))
             elif now - link.last_sent >= self.lease_ms // 3 and (link.pinging is None or link.pinging.done()):
                 link.pinging = self.spawn(link.ping())
-        if self.links and now - last["touch"] >= min(5000, self.lease_ms // 2):
+        # last-seen times of connected devices live in memory; the database gets them for after a
+        # crash, every 30 s: a write of every device's row, which holds up other writes a moment
+        if self.links and now - last["touch"] >= min(30_000, self.lease_ms // 2):
             last["touch"] = now
             await self.db(self.store.touch, [(d, link.last_seen) for d, link in self.links.items()])
         if now - last["revoke"] >= self.revoke_check_s * 1000:
             last["revoke"] = now
             self.limits.purge()
             if self.links:
-                hashes = await self.db(self.store.token_hashes)
+                hashes = await self.read("token_hashes")
                 for d, link in list(self.links.items()):
                     if hashes.get(d) != link.token_hash:
                         self._kick(d, "device removed or its token rotated")
+        if self.gc_thresholds and now - last["gc"] >= self.gc_full_s * 1000:
+            last["gc"] = now
+            gc.collect()
         if self.retention_days and now - last["prune"] >= self.prune_every_s * 1000:
             last["prune"] = now
             n = await self.db(self.store.prune, now - int(self.retention_days * 86_400_000))

@@ -27,6 +27,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_ERROR = 1011  # the server could not store what the board sent (it keeps it and sends it again)
 CLOSE_VERSION = 4002
 CLOSE_REPLACED = 4003
+MAX_UNCOMMITTED = 8  # telemetry messages of one connection waiting for the writer before it waits too
 CLOSE_CODES = (
     CLOSE_NORMAL,
     CLOSE_SILENT,
@@ -49,9 +50,11 @@ class Violation(Exception):
 class Link:
     """One device's live connection and what the server knows about it while it lasts."""
 
-    def __init__(self, server, ws, device, token_hash, address):
+    def __init__(self, server, ws, device, token_hash, address, transport=None):
         self.server = server
         self.ws = ws
+        self.transport = transport  # the connection's, for acks (see committed)
+        self.uncommitted = 0  # telemetry messages queued for the writer
         self.device = device
         self.token_hash = token_hash
         self.address = address
@@ -63,6 +66,27 @@ class Link:
         self.reported = None  # the state last published: online or stale
         self.closed_by = None  # (code, reason) when the server closed it
         self.pinging = None
+
+    def committed(self, readings, dropped, new):
+        """The writer committed a telemetry message of this connection: ack it, publish what was new."""
+        self.uncommitted -= 1
+        row = self.row
+        if readings:
+            top = max(r["seq"] for r in readings)
+            if top > row["last_seq"]:
+                row["last_seq"] = top
+            if self.closed_by is None and not self.transport.is_closing():
+                # Written here, at once, rather than by the connection's task: a text frame of
+                # fewer than 126 bytes is FIN+opcode, the length and the text (RFC 6455 5.2).
+                text = b'{"type": "ack", "seq": %d}' % top  # what json.dumps gives
+                self.transport.write(b"\x81%c%s" % (len(text), text))
+                self.last_sent = now_ms()
+        if dropped:
+            row["dropped"] += dropped
+        if new:
+            self.server.publish({"type": "readings", "device": self.device, "readings": new}, self.device)
+        if dropped:
+            self.server.publish_device(self)
 
     def state(self, now):
         return "online" if now - self.last_seen <= 2 * self.server.lease_ms else "stale"
@@ -88,17 +112,18 @@ class Link:
         except (TimeoutError, ConnectionError, RuntimeError):
             pass
 
-    async def send_command(self, cmd):
+    async def send_command(self, cmd, marked=None):
         """Send a command unless this connection already carried it; returns it as now stored.
 
         It is marked sent (one more attempt) before it leaves, so that its `accepted` cannot
         overtake the mark; if the connection fails meanwhile, the next one sends it again.
+        `marked`: the command as mark_sent returned it, when the caller marked it already.
         """
         cid = cmd["id"]
         if cid in self.sent:
             return None
         self.sent.add(cid)
-        c = await self.server.db(self.server.store.mark_sent, cid, now_ms())
+        c = marked or await self.server.db(self.server.store.mark_sent, cid, now_ms())
         if c is None or c["state"] not in OPEN:
             return c  # expired (or answered) in the meantime
         log.info("device %s: command %s %s sent (attempt %d)", self.device, cid, cmd["method"], c["attempts"])
@@ -123,7 +148,7 @@ async def endpoint(server, request):
     if token is None:
         limits.failed(addr)
         return _refuse(401, "missing device token: send 'Authorization: Bearer <token>'")
-    found = await server.db(server.store.device_by_token, token)
+    found = await server.read("device_by_token", token)
     if found is None:
         limits.failed(addr)
         return _refuse(401, "unknown or revoked device token")
@@ -139,7 +164,7 @@ async def endpoint(server, request):
         return _refuse(429, "too many connections from %s" % addr, 10)
     try:
         await ws.prepare(request)
-        link = Link(server, ws, device, token_hash, addr)
+        link = Link(server, ws, device, token_hash, addr, request.transport)
         log.info("device %s: connected from %s", device, addr)
         await _serve(server, link)
     finally:
@@ -218,26 +243,37 @@ async def _message(server, link, text):
         return await _telemetry(server, link, msg)
     if t == "event":
         return await _device_event(server, link, msg)
-    cmd = await server.db(server.store.command, msg["id"]) if msg["id"] is not None else None
-    if cmd is None or cmd["device"] != link.device:
+    if t == "accepted":
+        state, result, error = "accepted", None, None
+    else:
+        error = msg.get("error")
+        state = "done" if msg["ok"] else "expired" if error["code"] == "expired" else "failed"
+        result = msg.get("result")
+    cmd, c = None, None
+    if msg["id"] is not None:
+        args = (msg["id"], link.device, state, now_ms(), result, error)
+        cmd, c = await server.db(_answer, server.store, *args)
+    if cmd is None:
         if msg["id"] is None:
             what = "could not read a message of the server: %s" % msg["error"]["message"]
         else:
             what = "%s for unknown command %r" % (t, msg["id"])
         log.warning("device %s: %s", link.device, what)
         return await _event(server, link.device, "error", {"code": "unknown_command", "message": what})
-    now = now_ms()
-    if t == "accepted":
-        c = await server.db(server.store.move, cmd["id"], "accepted", now)
-    else:
-        error = msg.get("error")
-        state = "done" if msg["ok"] else "expired" if error["code"] == "expired" else "failed"
-        c = await server.db(server.store.move, cmd["id"], state, now, msg.get("result"), error)
     if c is not None:
         log.info("device %s: command %s %s", link.device, c["id"], c["state"])
         server.publish_command(c)
     if t == "result" and msg["ok"]:
         await _relays(server, link, msg.get("result"))
+
+
+def _answer(store, cid, device, state, now, result, error):
+    """(the command, the command moved to `state` or None if it could not move); (None, None) if
+    this device has no such command. One trip to the database thread."""
+    cmd = store.command(cid)
+    if cmd is None or cmd["device"] != device:
+        return None, None
+    return cmd, store.move(cid, state, now, result, error)
 
 
 async def _hello(server, link, msg):
@@ -305,28 +341,17 @@ async def _telemetry(server, link, msg):
 
 
 async def _store(server, link, readings, dropped, bad):
-    """Store checked readings (after the commit: ack them), then report what was wrong with some."""
-    try:
-        new = await server.add_telemetry(link.device, readings, dropped)
-    except Exception as e:
-        log.exception("device %s: telemetry not stored", link.device)
-        raise Violation(
-            "the server could not store telemetry (%s); send it again later" % type(e).__name__, CLOSE_ERROR
-        )
-    if readings:
-        top = max(r["seq"] for r in readings)
-        await link.send_text('{"type": "ack", "seq": %d}' % top)  # what json.dumps gives, for less
-        row = link.row
-        if top > row["last_seq"]:
-            row["last_seq"] = top
-    if dropped:
-        link.row["dropped"] += dropped
+    """Queue checked readings for the writer, which acks them once committed (`Link.committed`).
+
+    The connection goes on meanwhile (a command's result need not wait behind a commit), up to
+    `MAX_UNCOMMITTED` messages; readings with faults wait for the commit before their events."""
+    done = server.add_telemetry(link, readings, dropped)
+    link.uncommitted += 1
+    if bad or link.uncommitted > MAX_UNCOMMITTED:
+        if not await done:
+            return  # not stored: the writer closes the connection (1011)
     for message in bad:
         await _event(server, link.device, "error", {"code": "bad_message", "message": message})
-    if new:
-        server.publish({"type": "readings", "device": link.device, "readings": new}, link.device)
-    if dropped:
-        server.publish_device(link)
 
 
 _READING_KEYS = frozenset(("seq", "ts", "clock", "sensor", "values"))

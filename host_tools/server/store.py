@@ -97,8 +97,16 @@ class Store:
         self.key = key
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
         self.db.row_factory = sqlite3.Row
+        # A new database gets 1 KiB pages: a commit writes each page it touched, and readings of
+        # many devices touch one page each, so smaller pages mean less to write (an existing
+        # database keeps its page size).
+        self.db.execute("PRAGMA page_size=1024")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        # Readings of many devices touch many pages: checkpoint less often (each page once for many
+        # commits) and read through a memory map instead of a read() per page.
+        self.db.execute("PRAGMA wal_autocheckpoint=10000")
+        self.db.execute("PRAGMA mmap_size=268435456")
         self.db.executescript(_SCHEMA)
 
     def close(self):
@@ -164,10 +172,10 @@ class Store:
         return dict(self.db.execute("SELECT id, token_hash FROM devices"))
 
     def devices(self):
-        return [_device(r) for r in self.db.execute("SELECT * FROM devices ORDER BY id")]
+        return [_device(r) for r in self.db.execute(_DEVICES + " ORDER BY id")]
 
     def device(self, device):
-        row = self.db.execute("SELECT * FROM devices WHERE id = ?", (device,)).fetchone()
+        row = self.db.execute(_DEVICES + " WHERE id = ?", (device,)).fetchone()
         return _device(row) if row else None
 
     def set_online(self, device, info, address, now):
@@ -190,9 +198,13 @@ class Store:
             db.execute("UPDATE devices SET online = 0 WHERE online = 1")
 
     def touch(self, seen):
-        """Record last-seen times: [(device, ms)]."""
+        """Record last-seen times: [(device, ms)], in one statement (thousands of devices at a time)."""
         with self._tx() as db:
-            db.executemany("UPDATE devices SET last_seen = ? WHERE id = ?", [(t, d) for d, t in seen])
+            db.execute(
+                "UPDATE devices SET last_seen = j.value->>1 FROM json_each(?) AS j"
+                " WHERE devices.id = j.value->>0",
+                (json.dumps(seen),),
+            )
 
     # ---- readings
 
@@ -204,33 +216,23 @@ class Store:
         each with its `received` time; with want_new=False (nobody follows live updates) it
         returns None per message and writes the readings in one statement.
         """
-        tops = {}  # device -> [highest seq, dropped], one update per device
-        for device, readings, dropped in batch:
-            top = max((r["seq"] for r in readings), default=0)
-            t = tops.get(device)
-            if t is None:
-                tops[device] = [top, dropped]
-            else:
-                t[0], t[1] = max(t[0], top), t[1] + dropped
+        # devices.last_seq is not written here (a device's row for every reading would double what a
+        # commit writes): the highest stored seq is read from the readings themselves (_DEVICES)
+        # and saved in the row only before retention deletes readings.
+        devices = list(dict.fromkeys(device for device, _, _ in batch))
+        drops = [(dropped, device) for device, _, dropped in batch if dropped]
         with self._tx() as db:
-            n = db.executemany(
-                "UPDATE devices SET dropped = dropped + ?, last_seq = max(last_seq, ?) WHERE id = ?",
-                [(d, top, device) for device, (top, d) in tops.items()],
-            ).rowcount
-            gone = set()
-            if n != len(tops):  # a device was removed while its messages waited
-                have = {r[0] for r in db.execute("SELECT id FROM devices")}
-                gone = tops.keys() - have
+            gone = ()
+            if db.execute(_COUNT_DEVICES, (json.dumps(devices),)).fetchone()[0] != len(devices):
+                have = {r[0] for r in db.execute("SELECT id FROM devices")}  # one was removed meanwhile
+                gone = set(devices) - have
+            if drops:
+                db.executemany("UPDATE devices SET dropped = dropped + ? WHERE id = ?", drops)
             if not want_new:
-                db.executemany(
-                    "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (device, r["seq"], r["ts"], r["clock"], r["sensor"], _body(r), now)
-                        for device, readings, _ in batch
-                        if device not in gone
-                        for r in readings
-                    ],
-                )
+                # One statement for the whole batch: SQLite takes the rows apart from one JSON text
+                # (the body is what remains of a reading without its key fields), so Python's lock
+                # is let go for the whole batch instead of taken back after every row.
+                db.execute(_INSERT_MANY, (now, json.dumps(batch), json.dumps(list(gone))))
                 return [None] * len(batch)
             out = []
             for device, readings, _ in batch:
@@ -316,14 +318,19 @@ class Store:
 
     def mark_sent(self, cid, now):
         """Count one transmission of an open command: queued becomes sent; one sent again keeps its
-        state. Returns the command (None if there is no such command)."""
+        state. One transaction. Returns the command (None if there is no such command)."""
         with self._tx() as db:
-            db.execute(
-                "UPDATE commands SET attempts = attempts + 1"
-                " WHERE id = ? AND state IN ('queued', 'sent', 'accepted')",
-                (cid,),
-            )
-        return self.move(cid, "sent", now) or self.command(cid)
+            row = db.execute("SELECT state, at FROM commands WHERE id = ?", (cid,)).fetchone()
+            if row is not None and row[0] in OPEN:
+                state, at = row[0], json.loads(row[1])
+                if state == "queued":
+                    state = "sent"
+                    at.setdefault("sent", now)
+                db.execute(
+                    "UPDATE commands SET attempts = attempts + 1, state = ?, at = ? WHERE id = ?",
+                    (state, json.dumps(at), cid),
+                )
+        return self.command(cid)
 
     def expire(self, now, grace):
         """Expire open commands past their deadline (sent ones `grace` ms later); returns them."""
@@ -375,6 +382,11 @@ class Store:
     def prune(self, before, chunk=5000):
         """Delete readings, events and finished commands older than `before` (ms), in small
         transactions so writers are never held up for long. Returns how many rows went."""
+        with self._tx() as db:  # the highest seq of each device outlives its readings
+            db.execute(
+                "UPDATE devices SET last_seq = max(last_seq,"
+                " coalesce((SELECT max(seq) FROM readings WHERE device = devices.id), 0))"
+            )
         total = 0
         steps = (
             "DELETE FROM readings WHERE (device, seq) IN"
@@ -404,6 +416,19 @@ def _device(r):
         "online": bool(r["online"]),
         "address": r["address"],
     }
+
+
+_DEVICES = (
+    "SELECT id, created, info, dropped, last_seen, online, address, max(last_seq,"
+    " coalesce((SELECT max(seq) FROM readings WHERE device = devices.id), 0)) AS last_seq FROM devices"
+)
+_COUNT_DEVICES = "SELECT count(*) FROM devices WHERE id IN (SELECT value FROM json_each(?))"
+_INSERT_MANY = (
+    "INSERT OR IGNORE INTO readings SELECT m.value->>0, r.value->>'seq', r.value->>'ts',"
+    " r.value->>'clock', r.value->>'sensor', json_remove(r.value, '$.seq', '$.ts', '$.clock', '$.sensor'),"
+    " ?1 FROM json_each(?2) AS m, json_each(m.value, '$[1]') AS r"
+    " WHERE m.value->>0 NOT IN (SELECT value FROM json_each(?3))"
+)
 
 
 def _body(r):

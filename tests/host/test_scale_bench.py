@@ -59,3 +59,53 @@ def test_the_check_counts_acked_readings_missing_from_the_database_as_lost(tmp_p
     f = check_db(str(tmp_path / "server.db"), sent)
     # a: seq 3 acked but not stored; 5 sent, never acked. b: seq 9 was never sent.
     assert f == {"stored": 5, "lost": 1, "duplicated": 0, "phantom": 1, "unacked_at_end": 1}
+
+
+def test_the_load_generator_frames_as_rfc_6455_section_5_7_shows():
+    """Its light client writes frames itself: the RFC's own examples, masked and unmasked."""
+    sys.path.insert(0, ROOT)
+    from bench.scale import decode_frames, encode_frame
+
+    mask = bytes((0x37, 0xFA, 0x21, 0x3D))
+    assert encode_frame(1, b"Hello", mask) == bytes.fromhex("818537fa213d7f9f4d5158")
+    assert encode_frame(10, b"", mask) == bytes.fromhex("8a80") + mask  # an empty pong
+    long = encode_frame(1, b"x" * 256, mask)
+    assert long[:4] == bytes.fromhex("81fe0100") and len(long) == 4 + 4 + 256
+    # from the server (unmasked): "Hello", then a fragmented "Hel" + "lo", then half a frame
+    buf = bytearray(bytes.fromhex("810548656c6c6f010348656c80026c6f817e01"))
+    assert decode_frames(buf) == [(0x80, 1, b"Hello"), (0, 1, b"Hel"), (0x80, 0, b"lo")]
+    assert buf == bytearray(bytes.fromhex("817e01"))  # kept until the rest arrives
+    try:
+        decode_frames(bytearray(bytes.fromhex("8185") + mask + b"Hello"))
+        raise AssertionError("a masked frame from the server must be refused")
+    except ValueError as e:
+        assert "masked" in str(e)
+
+
+def test_the_load_generator_keeps_its_readings_through_a_server_restart(tmp_path):
+    """What makes "zero lost" honest: a device of the generator keeps every reading until acked and
+    sends the rest again on its next connection, as a board does."""
+    sys.path.insert(0, ROOT)
+    import asyncio
+    import time
+
+    from bench.scale import run_worker
+    from test_server_kit import Running, run
+
+    async def main():
+        async with Running(tmp_path) as s:
+            fleet = [("g%d" % i, s.add("g%d" % i)) for i in range(5)]
+            spec = {"url": s.device_url, "devices": fleet, "ramp_s": 0.2, "period_s": 0.1, "seed": 1}
+            spec.update(stop_at=time.time() + 3, drain_s=5)
+            worker = asyncio.ensure_future(run_worker(spec))
+            await asyncio.sleep(1.2)
+            await s.restart()  # every connection drops; readings made meanwhile wait in the outboxes
+            result = await worker
+            assert not result["errors"]
+            for dev, _ in fleet:
+                got = result["devices"][dev]
+                assert got["connects"] == 2 and got["sent"] >= 20 and got["acked"] == got["sent"], got
+                stored = [r["seq"] for r in s.db.readings(dev, after=0, limit=1000)]
+                assert stored == list(range(1, got["sent"] + 1))
+
+    run(main())
