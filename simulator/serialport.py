@@ -163,6 +163,7 @@ class SerialPort:
         self.say = say  # the launcher's own messages
         self.proc = None
         self.board_fd = None
+        self.board_up = False  # the board process has printed something: it takes input
         self.boot_at = None  # when a chip let out of reset boots (time.monotonic())
         self.io0_was_low = False  # GPIO0 was low since EN rose: the ROM waits for a download
         self.rom = None  # the ROM bootloader's session while in download mode
@@ -208,6 +209,10 @@ class SerialPort:
         os.close(slave)
         os.set_blocking(master, False)
         self.board_fd = master
+        # What is typed while the board process starts waits until it prints its first output:
+        # a Ctrl-C written into its terminal before its interpreter handles SIGINT would be lost
+        # (mpremote, connecting at once, would then wait for a raw REPL that never comes).
+        self.board_up = False
 
     def stop_board(self, grace=0):
         """End the board process: at once (a chip held in reset), or after grace seconds of SIGTERM."""
@@ -351,6 +356,8 @@ class SerialPort:
         if self.board_fd is None:
             return  # held in reset or in download mode: nobody listens
         self.to_board += data[: max(0, _PENDING_MAX - len(self.to_board))]
+        if not self.board_up or not self.to_board:
+            return
         try:
             n = os.write(self.board_fd, self.to_board)
         except BlockingIOError:
@@ -422,7 +429,8 @@ class SerialPort:
         if self.board_fd is not None:
             poller.register(
                 self.board_fd,
-                (select.POLLIN if self._reader_keeps_up() else 0) | (select.POLLOUT if self.to_board else 0),
+                (select.POLLIN if self._reader_keeps_up() else 0)
+                | (select.POLLOUT if self.to_board and self.board_up else 0),
             )
         if self.pty_open:
             poller.register(self.pty_fd, select.POLLIN | (select.POLLOUT if self.to_pty else 0))
@@ -464,6 +472,9 @@ class SerialPort:
             data = b""
         if data:
             self._to_clients(data)
+            if not self.board_up:
+                self.board_up = True
+                self._to_board(b"")  # what was typed while it started
 
     def run(self, duration=0):
         """Start the board and relay until it ends by itself (its exit code) or duration passes (0)."""
