@@ -178,36 +178,23 @@ def test_a_fleet_on_micropython_comes_online_and_sigterm_stops_every_board(tmp_p
         run.kill(simdir)
 
 
+def _simrun(*args):
+    cmd = [sys.executable, "-m", "host_tools.simrun"] + [str(a) for a in args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
 def test_bad_options_and_worlds_get_a_clear_message_and_exit_code_2(tmp_path):
-    r = subprocess.run(
-        [sys.executable, "-m", "host_tools.simrun", "--devices", "0", "--dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = _simrun("--devices", "0", "--dir", tmp_path)
     assert r.returncode == 2 and "--devices (DEVICES) must be at least 1, got 0" in r.stderr
     world = tmp_path / "w.json"
     world.write_text(json.dumps({"sensors": []}))
-    r = subprocess.run(
-        [sys.executable, "-m", "host_tools.simrun", "--world", str(world), "--dir", str(tmp_path / "s")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = _simrun("--world", world, "--dir", tmp_path / "s")
     assert r.returncode == 2 and "has no access_points" in r.stderr
     assert not os.path.exists(tmp_path / "s" / "server")  # refused before anything started
     world.write_text("{not json")
     missing = tmp_path / "missing.json"
     for path, said in ((world, "is not valid JSON"), (missing, "cannot be read: No such file")):
-        r = subprocess.run(
-            [sys.executable, "-m", "host_tools.simrun", "--world", str(path), "--dir", str(tmp_path / "s")],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        r = _simrun("--world", path, "--dir", tmp_path / "s")
         assert r.returncode == 2 and "world file %s %s" % (path, said) in r.stderr, r.stderr
 
 
