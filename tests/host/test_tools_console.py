@@ -30,6 +30,10 @@ class AppBoard(SerialBoard):
         with open(os.path.join(ROOT, "scenarios", "greenhouse.json")) as f:
             cfg = json.load(f)["config"]
         cfg["server"] = "ws://127.0.0.1:9/device"  # nobody there: the link logs its retries
+        for sensor in cfg["sensors"]:
+            if sensor["name"] == "air":  # a DEBUG line a second, whatever the link is doing
+                sensor["interval"] = 1
+                sensor.pop("filters", None)
         (tmp_path / "config.json").write_text(json.dumps(cfg))
         self.flash = tmp_path / "flash"
         self.log = tmp_path / "console.log"
@@ -85,7 +89,17 @@ def run_console(*args, timeout=60):
 def test_a_session_sees_logs_sends_status_and_captures_to_a_file(app_board, tmp_path):
     app_board.wait_console(b"INFO wifi: connected")
     capture = tmp_path / "capture.txt"
-    r = run_console("--port", app_board.path, "--duration", "4", "--status", "--capture", str(capture))
+    r = run_console(
+        "--port",
+        app_board.path,
+        "--duration",
+        "5",
+        "--status",
+        "--status-after",
+        "2.5",
+        "--capture",
+        str(capture),
+    )
     assert r.returncode == 0, r.stderr
     assert STAMPED_LOG.search(r.stdout), r.stdout  # the app's log lines, with host time
     assert "\x1b[" not in r.stdout  # no colour when the output is not a terminal
