@@ -140,6 +140,12 @@ def _ballast(board):
             __import__(name)
         except ImportError:
             pass
+    try:  # and the Wi-Fi driver's state, C memory on the chip: made now rather than at first use
+        import simwifi
+
+        simwifi.radio(False)
+    except ImportError:
+        pass
     try:
         board.ballast = heaproom.set_aside(int(want), names=True)
     except MemoryError as e:
