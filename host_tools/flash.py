@@ -61,22 +61,8 @@ def check_chip(chip, board, board_name):
 
 def plan(board, firmware):
     """The offset to write firmware at; ToolError for a missing file or one that does not fit."""
-    if not firmware:
-        raise ToolError("no firmware given: pass FIRMWARE=path/to/micropython.bin for the %s" % board["chip"])
-    if not os.path.isfile(firmware):
-        raise ToolError(
-            "firmware file %s does not exist: download MicroPython's .bin for the %s and pass FIRMWARE=path"
-            % (firmware, board["chip"])
-        )
-    size = os.path.getsize(firmware)
-    if size == board["flash_size"]:
-        return 0  # a merged image (make image): the whole flash
-    if board["firmware_offset"] + size > board["vfs_offset"]:
-        raise ToolError(
-            "firmware %s (%d bytes) at 0x%x runs into the filesystem at 0x%x: wrong board or firmware"
-            % (firmware, size, board["firmware_offset"], board["vfs_offset"])
-        )
-    return board["firmware_offset"]
+    size = image.check_firmware(board, firmware, merged_ok=True)
+    return 0 if size == board["flash_size"] else board["firmware_offset"]  # a merged image: all of it
 
 
 def flash(

@@ -46,9 +46,9 @@ def build_fs(files, board):
     return bytes(fs.context.buffer)
 
 
-def build_image(board_name, firmware, config_path, out=None, work=None):
-    """Build the merged image; its path."""
-    board = boardio.load_board(board_name)
+def check_firmware(board, firmware, merged_ok=False):
+    """The size of a MicroPython firmware file for board; ToolError for a missing file or one that
+    runs into the filesystem. merged_ok: a file exactly flash_size long (a merged image) is fine."""
     if not firmware:
         raise ToolError("no firmware given: pass FIRMWARE=path/to/micropython.bin for the %s" % board["chip"])
     if not os.path.isfile(firmware):
@@ -57,11 +57,20 @@ def build_image(board_name, firmware, config_path, out=None, work=None):
             % (firmware, board["chip"])
         )
     size = os.path.getsize(firmware)
+    if merged_ok and size == board["flash_size"]:
+        return size
     if board["firmware_offset"] + size > board["vfs_offset"]:
         raise ToolError(
             "firmware %s (%d bytes) at 0x%x runs into the filesystem at 0x%x: wrong board or firmware"
             % (firmware, size, board["firmware_offset"], board["vfs_offset"])
         )
+    return size
+
+
+def build_image(board_name, firmware, config_path, out=None, work=None):
+    """Build the merged image; its path."""
+    board = boardio.load_board(board_name)
+    check_firmware(board, firmware)
     if not config_path:
         raise ToolError("no config given: pass CONFIG=config.json (docs/config.md)")
     cfg, warnings = boardio.load_config(config_path, board)
