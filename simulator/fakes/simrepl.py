@@ -105,6 +105,36 @@ class Console:
         except Exception:  # the terminal is gone; read() will say so
             pass
 
+    def interrupt_waiting(self):
+        """True if a Ctrl-C was typed that running code should get, and take it from the input.
+
+        Called as code starts, with ISIG on. A Ctrl-C that reached the terminal while ISIG was still
+        off is a byte in its queue, not a signal: typed while the board booted (mpremote connects
+        and interrupts at once) or read ahead by the REPL with the code. Left there, running code
+        would never see it; as the board's UART handler would, it interrupts the code instead.
+        Only on the board's own terminal: elsewhere stdin is left to the code.
+        """
+        if self._attrs is None:
+            return False
+        try:
+            waiting = self._poll.poll(0)
+        except OSError:
+            waiting = ()
+        if waiting and waiting[0][1] & select.POLLIN:
+            try:
+                data = self._fill()
+            except OSError:  # the terminal is gone; read() will say so
+                data = b""
+            if data:
+                self._buf = self._buf[self._at :] + data
+                self._at = 0
+        at = self._buf.find(b"\x03", self._at)
+        if at < 0:
+            return False
+        self._buf = self._buf[self._at : at] + self._buf[at + 1 :]  # the rest is read as typed
+        self._at = 0
+        return True
+
     def read(self):
         """The next byte typed (blocks); Ctrl-C that came as a signal reads as CTRL_C."""
         if self._at < len(self._buf):
@@ -237,6 +267,8 @@ class Repl:
             code = compile(source, filename, kind)
             con.interrupts(True)
             try:
+                if con.interrupt_waiting():
+                    raise KeyboardInterrupt
                 exec(code, g)
             finally:
                 con.interrupts(False)

