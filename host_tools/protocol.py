@@ -72,12 +72,7 @@ BOARD = {
         (),
     ),
     "accepted": ("obj", {"id": ID}, ("id",), ()),
-    "result": (
-        "obj",
-        {"id": ("or", ID, ("null",)), "ok": BOOL, "result": ("any",), "error": ERROR},
-        ("id", "ok"),
-        (("if", "ok", False, "error"),),
-    ),
+    "result": None,  # below: it may carry events
 }
 EVENTS = {
     "relay": (
@@ -94,6 +89,18 @@ EVENTS = {
     ),
 }
 BOARD["event"] = ("switch", "kind", EVENTS)
+BOARD["result"] = (
+    "obj",
+    {
+        "id": ("or", ID, ("null",)),
+        "ok": BOOL,
+        "result": ("any",),
+        "error": ERROR,
+        "events": ("list", BOARD["event"], 0, 64),  # the relay changes the command caused
+    },
+    ("id", "ok"),
+    (("if", "ok", False, "error"),),
+)
 
 # Server to board.
 SERVER = {

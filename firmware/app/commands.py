@@ -39,8 +39,7 @@ def _state(node, name, on, extra):
 
 async def _later(node, cid, name, wait, on, extra):
     await asyncio.sleep_ms(wait + 1)
-    node.relays.tick(ticks_ms())
-    node._relay_events(node.now())
+    node.relays.tick(ticks_ms())  # its changes go with the result (node.finish)
     try:
         await node.finish(cid, _state(node, name, on, extra))
     except AppError as e:

@@ -130,8 +130,10 @@ class Link:
     def now_utc(self, now):
         return None if self.utc is None else self.utc + now
 
-    def event(self, now, fields):
-        fields["type"] = "event"
+    def event(self, now, fields, inside=False):
+        """An event message (JSON text); inside: the event object a result carries (no type)."""
+        if not inside:
+            fields["type"] = "event"
         s = json.dumps(fields)
         return s[:-1] + ", " + self.stamp(now) + "}"
 

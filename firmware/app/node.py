@@ -230,17 +230,24 @@ class Node:
         self.hello_at = None
         asyncio.create_task(ws.close(1001, "going away"))
 
-    def _relay_events(self, now):
+    def _relay_events(self, now, inside=False):
+        """Log the relays' changes and make their events: sent as event messages, or with inside
+        returned as a list of event objects (JSON) for the result that caused them (None: none)."""
         r = self.relays
-        if r.changes:
-            changes = r.changes
-            r.changes = []
-            for name, on, cause in changes:
-                log.info("relays", "%s %s (%s)" % (name, "on" if on else "off", cause))
-                if self.link.welcomed:
-                    self.send(
-                        self.link.event(now, {"kind": "relay", "relay": name, "on": on, "cause": cause})
-                    )
+        if r is None or not r.changes:
+            return None
+        changes = r.changes
+        r.changes = []
+        out = [] if inside else None
+        for name, on, cause in changes:
+            log.info("relays", "%s %s (%s)" % (name, "on" if on else "off", cause))
+            if self.link.welcomed:
+                e = self.link.event(now, {"kind": "relay", "relay": name, "on": on, "cause": cause}, inside)
+                if inside:
+                    out.append(e)
+                else:
+                    self.send(e)
+        return out
 
     # ---- sensors
 
@@ -540,17 +547,18 @@ class Node:
         except Exception as e:  # never let a command kill the link
             log.error("commands", "%s %s: %r" % (cid, method, e))
             await self.finish(cid, error=("internal", repr(e)))
-        r = self.relays
-        if r is not None and r.changes:  # after the result, which the server is waiting for
-            self._relay_events(self.now())
         if method == "reboot" and '"ok": true' in (self.link.remembered(cid) or ""):
             await asyncio.sleep_ms(300)  # the result leaves first
             machine.reset()
 
     async def finish(self, cid, value=None, error=None):
-        """Remember command cid's result and send it."""
+        """Remember command cid's result and send it, with the events of the relay changes it
+        caused (one frame instead of two; a repeat gets the remembered result without them)."""
         text = self.link.done(cid, value, error)
         self.running.pop(cid, None)
+        events = self._relay_events(self.now(), True)
+        if events:
+            text = text[:-1] + ', "events": [' + ", ".join(events) + "]}"
         await self.say(text)
 
     def status(self):

@@ -243,6 +243,9 @@ async def _message(server, link, text):
         return await _telemetry(server, link, msg)
     if t == "event":
         return await _device_event(server, link, msg)
+    if t == "result":
+        for ev in msg.get("events") or ():  # the relay changes the command caused, in its result
+            await _device_event(server, link, ev)
     if t == "accepted":
         state, result, error = "accepted", None, None
     else:

@@ -88,9 +88,11 @@ class ProtoServer:
         try:
             async for text in ws:
                 m = json.loads(text)
+                t = m.get("type")
                 with self.lock:
                     self.messages.append(m)
-                t = m.get("type")
+                    if t == "result":  # the events a command caused travel in its result
+                        self.messages.extend(dict(e, type="event") for e in m.get("events", ()))
                 if t == "result" and m.get("id") in self.waiting:
                     self.waiting.pop(m["id"]).set_result(m)
                 if t == "hello":

@@ -45,6 +45,42 @@ def test_the_whole_life_of_a_command_with_a_timestamp_for_each_step(tmp_path):
     run(main())
 
 
+def test_the_relay_events_a_result_carries_are_recorded_as_events(tmp_path):
+    async def main():
+        async with Running(tmp_path) as s:
+            board = FakeBoard("d1", s.add("d1"))
+            await board.connect(s.device_url)
+            await send(s, "d1", "relay.set", {"relay": "pump", "on": True})
+            cmd = await board.recv("command")
+            ev = {
+                "kind": "relay",
+                "relay": "pump",
+                "on": True,
+                "cause": "command",
+                "ts": 5,
+                "clock": "uptime",
+            }
+            other = dict(ev, relay="heater", on=False, cause="interlock")
+            await board.send(
+                {
+                    "type": "result",
+                    "id": cmd["id"],
+                    "ok": True,
+                    "result": {"relay": "pump", "on": True},
+                    "events": [other, ev],
+                }
+            )
+            await s.wait_for(lambda: s.db.command(cmd["id"])["state"] == "done", what="done")
+            relay_events = [e for e in s.db.events("d1") if e["kind"] == "relay"]
+            got = sorted((e["data"]["relay"], e["data"]["on"], e["data"]["cause"]) for e in relay_events)
+            assert got == [("heater", False, "interlock"), ("pump", True, "command")]
+            dev = (await s.api("GET", "/api/devices/d1"))[1]["device"]
+            assert {"name": "pump", "on": True} in dev["relays"]
+            assert {"name": "heater", "on": False} in dev["relays"]
+
+    run(main())
+
+
 def test_an_error_result_fails_the_command_and_the_boards_expired_expires_it(tmp_path):
     async def main():
         async with Running(tmp_path) as s:

@@ -45,6 +45,10 @@ def test_malformed_messages_close_only_that_connection_with_1008_and_a_reason(tm
             '{"type": "telemetry", "readings": [{"seq": "1"}]}',
             "telemetry.readings[0].seq: expected an integer",
         ),
+        (
+            '{"type": "result", "id": "c-1", "ok": true, "events": [{"kind": "relay", "relay": "x"}]}',
+            "result.events[0]: missing field 'on'",
+        ),
         (b"\x00\x01", "binary frames are not used in protocol version 1"),
     ]
 
