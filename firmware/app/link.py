@@ -130,6 +130,16 @@ class Link:
     def now_utc(self, now):
         return None if self.utc is None else self.utc + now
 
+    def relay_event(self, now, name, on, cause, inside=False):
+        """event() of a relay change, formatted directly: it goes with most commands' results."""
+        return '{%s"kind": "relay", "relay": %s, "on": %s, "cause": "%s", %s}' % (
+            "" if inside else '"type": "event", ',
+            json.dumps(name),
+            "true" if on else "false",
+            cause,  # one of the firmware's own words
+            self.stamp(now),
+        )
+
     def event(self, now, fields, inside=False):
         """An event message (JSON text); inside: the event object a result carries (no type)."""
         if not inside:

@@ -240,9 +240,10 @@ class Node:
         r.changes = []
         out = [] if inside else None
         for name, on, cause in changes:
-            log.info("relays", "%s %s (%s)" % (name, "on" if on else "off", cause))
+            if log.level <= 1:  # info: the line is made only when it is printed
+                log.info("relays", "%s %s (%s)" % (name, "on" if on else "off", cause))
             if self.link.welcomed:
-                e = self.link.event(now, {"kind": "relay", "relay": name, "on": on, "cause": cause}, inside)
+                e = self.link.relay_event(now, name, on, cause, inside)
                 if inside:
                     out.append(e)
                 else:

@@ -136,6 +136,18 @@ def test_hello_and_events():
         "ts": 1764016000500,
         "clock": "utc",
     }
+    # relay_event writes the same message directly, and without its type inside a result
+    assert json.loads(link.relay_event(1500, "pump", True, "command")) == e
+    assert json.loads(link.relay_event(1500, 'the "big" pump', False, "max_on", True)) == {
+        "kind": "relay",
+        "relay": 'the "big" pump',
+        "on": False,
+        "cause": "max_on",
+        "ts": 1764016000500,
+        "clock": "utc",
+    }
+    link.utc = None  # before the clock is set: uptime
+    assert json.loads(link.relay_event(1500, "pump", True, "command"))["clock"] == "uptime"
 
 
 def test_commands_are_parsed_and_a_repeated_id_gets_the_remembered_result():
