@@ -18,6 +18,7 @@ import gc
 import json
 import logging
 import os
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
@@ -26,7 +27,7 @@ from host_tools.protocol import check_command
 
 from . import api, device
 from .auth import Limits, session_value
-from .store import Store, StoreError, now_ms
+from .store import WAL_AUTOCHECKPOINT, Store, StoreError, now_ms
 
 log = logging.getLogger("server")
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -56,6 +57,11 @@ class Server:
     # every gc_full_s from the sweeper instead (None keeps Python's defaults).
     gc_thresholds = (50_000, 20, 1_000_000)
     gc_full_s = 600
+    # The WAL is copied into the database file by a thread and a connection of their own, every
+    # checkpoint_s, without taking the write lock (PASSIVE): the writer never stops for it. Left to
+    # SQLite, the commit that fills the WAL copies it, with an fsync, while every later batch of
+    # telemetry and every command's trip to the database waits (0 keeps SQLite's way).
+    checkpoint_s = 1.0
 
     def __init__(self, store, operator_token, static_dir=STATIC, **settings):
         for k, v in settings.items():
@@ -75,6 +81,8 @@ class Server:
         path = store.db.execute("PRAGMA database_list").fetchone()[2]
         self.reader = Store(path, store.key) if path else store
         self.readx = ThreadPoolExecutor(1, thread_name_prefix="db-read") if path else self.dbx
+        self.checkpoints = None  # (executor, connection) of the checkpoints, once started
+        self._path = path
         self.runner = None
         self.tasks = []
         self.bg = set()
@@ -118,6 +126,12 @@ class Server:
             gc.set_threshold(*self.gc_thresholds)
         self.wq = asyncio.Queue()
         self.tasks = [asyncio.ensure_future(self._writer()), asyncio.ensure_future(self._sweeper())]
+        if self._path and self.checkpoint_s:
+            ckdb = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=10)
+            ckdb.execute("PRAGMA synchronous=FULL")  # the database file is synced after each copy
+            self.checkpoints = (ThreadPoolExecutor(1, thread_name_prefix="db-checkpoint"), ckdb)
+            self.store.db.execute("PRAGMA wal_autocheckpoint=0")
+            self.tasks.append(asyncio.ensure_future(self._checkpointer()))
         self.runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=5)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port, ssl_context=ssl_context)
@@ -140,6 +154,12 @@ class Server:
             t.cancel()
         await asyncio.gather(*self.tasks, *self.bg, return_exceptions=True)
         self.dbx.shutdown(wait=True)
+        if self.checkpoints is not None:
+            ckx, ckdb = self.checkpoints
+            ckx.shutdown(wait=True)
+            ckdb.close()
+            self.checkpoints = None
+            self.store.db.execute("PRAGMA wal_autocheckpoint=%d" % WAL_AUTOCHECKPOINT)
         if getattr(self, "_gc_before", None):
             gc.set_threshold(*self._gc_before)
         if self.readx is not self.dbx:
@@ -285,6 +305,16 @@ class Server:
         self.publish({"type": "command", "command": cmd}, cmd["device"])
 
     # ---- housekeeping
+
+    async def _checkpointer(self):
+        ckx, ckdb = self.checkpoints
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.checkpoint_s)
+            try:
+                await loop.run_in_executor(ckx, ckdb.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                log.exception("WAL checkpoint failed; trying again")
 
     async def _sweeper(self):
         last = {"touch": 0, "revoke": 0, "prune": 0, "gc": now_ms()}

@@ -63,6 +63,9 @@ class StoreError(Exception):
         self.message = message
 
 
+WAL_AUTOCHECKPOINT = 10000  # pages; the server checkpoints from a thread of its own instead
+
+
 def now_ms():
     return int(time.time() * 1000)
 
@@ -105,7 +108,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=FULL")
         # Readings of many devices touch many pages: checkpoint less often (each page once for many
         # commits) and read through a memory map instead of a read() per page.
-        self.db.execute("PRAGMA wal_autocheckpoint=10000")
+        self.db.execute("PRAGMA wal_autocheckpoint=%d" % WAL_AUTOCHECKPOINT)
         self.db.execute("PRAGMA mmap_size=268435456")
         self.db.executescript(_SCHEMA)
 

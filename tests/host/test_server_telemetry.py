@@ -2,6 +2,7 @@
 committed, batched writes, dropped counts, bad readings, restarts with nothing lost, retention."""
 
 import asyncio
+import os
 
 from websockets.asyncio.client import connect
 
@@ -226,3 +227,30 @@ def test_old_data_is_pruned_after_the_retention_period(tmp_path):
             assert all(e["time"] != old for e in events)
 
     run(main())
+
+
+def test_the_wal_is_checkpointed_by_a_thread_of_its_own_not_by_the_writer(tmp_path):
+    # The commit that fills the WAL would otherwise copy it into the database file, with an
+    # fsync, while the telemetry and commands queued behind it wait.
+    import glob
+
+    def in_database_file(s, text):
+        (path,) = [p for p in glob.glob(os.path.join(s.data, "*")) if p.endswith((".db", ".sqlite"))]
+        with open(path, "rb") as f:  # the database file itself, not its -wal
+            return text.encode() in f.read()
+
+    async def main(checkpoint_s, marker):
+        async with Running(tmp_path / marker, checkpoint_s=checkpoint_s) as s:
+            board = FakeBoard("d1", s.add("d1"))
+            await board.connect(s.device_url)
+            board.reading(sensor=marker)
+            await board.send_outbox()
+            writer = s.server.store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            for _ in range(40):
+                if in_database_file(s, marker):
+                    break
+                await asyncio.sleep(0.05)
+            return writer, in_database_file(s, marker)
+
+    assert run(main(0.1, "checkpointed-marker")) == (0, True)
+    assert run(main(0, "left-in-the-wal")) == (10000, False)  # SQLite's way: only a full WAL is copied
