@@ -390,7 +390,7 @@ async def drive(base, token, devices, rate, until, at_end, poll_s=0.01, slowest=
 
 def start_server(data, token, port_limit):
     cmd = [sys.executable, "-m", "host_tools.server", "serve", "--host", "127.0.0.1", "--port", "0"]
-    cmd += ["--data", data, "--operator-token", token, "--log-level", "warning", "--retention-days", "0"]
+    cmd += ["--data", data, "--operator-token=" + token, "--log-level", "warning", "--retention-days", "0"]
     cmd += ["--max-connections-per-address", str(port_limit)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
