@@ -78,8 +78,9 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: setup           ## WebSocket client benchmarks against a local echo server
+bench: setup           ## the client's and the application's benchmarks, then the server at scale (about 7 min)
 	$(PY) -m bench
+	$(PY) -m bench.scale
 
 bench-scale: setup     ## the server under a fleet of simulated devices (5000 for 60 s, about 3 min; ARGS="--devices 1000 --period 5 ...")
 	$(PY) -m bench.scale $(ARGS)
