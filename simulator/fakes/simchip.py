@@ -174,12 +174,12 @@ def service():
         t = now(b)
         if c.wdt_deadline is not None and t > c.wdt_deadline:
             reset(simboard.WDT_RESET)
-        for timer in list(c.timers.values()):
-            timer._fire_if_due(t)
-        for gpio in list(b.pins):
-            st = b.pins[gpio]
-            if st.handler is not None:
-                sense(b, gpio, st)
+        if c.timers:
+            for timer in list(c.timers.values()):
+                timer._fire_if_due(t)
+        pins = b.pins
+        for gpio in [g for g in pins if pins[g].handler is not None]:  # a handler may add pins
+            sense(b, gpio, pins[gpio])
     finally:
         c.servicing = False
 

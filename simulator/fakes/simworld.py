@@ -429,7 +429,8 @@ class World(simboard.QuietWorld):
     def output_changed(self, pin, level):
         now = self._advance()
         self.pins[pin] = level
-        self._emit({"t": _r(now), "ev": "pin", "pin": pin, "level": level})
+        if self._trace is not None:  # the line is made only for a trace
+            self._emit({"t": _r(now), "ev": "pin", "pin": pin, "level": level})
         for x in self.loads:
             if x.pin == pin:
                 x.level = level
@@ -444,7 +445,7 @@ class World(simboard.QuietWorld):
                 self._load_changed(x, now)
 
     def _load_changed(self, x, now):
-        if x.update():
+        if x.update() and self._trace is not None:
             self._emit({"t": _r(now), "ev": "load", "name": x.name, "on": x.power > 0, "power": _r(x.power)})
 
     def i2c_device(self, bus_id, addr):
