@@ -140,10 +140,8 @@ class Link:
             self.stamp(now),
         )
 
-    def event(self, now, fields, inside=False):
-        """An event message (JSON text); inside: the event object a result carries (no type)."""
-        if not inside:
-            fields["type"] = "event"
+    def event(self, now, fields):
+        fields["type"] = "event"
         s = json.dumps(fields)
         return s[:-1] + ", " + self.stamp(now) + "}"
 
