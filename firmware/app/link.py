@@ -221,21 +221,25 @@ class Link:
         """Remember and return the result message of command cid (value or (code, message))."""
         text = result(cid, value, error)
         rs = self.results
-        for i in range(len(rs)):
-            if rs[i] is not None and rs[i][0] == cid:
-                rs[i] = (cid, text)
-                return text
         if rs:
-            rs[self.next] = (cid, text)
-            self.next = (self.next + 1) % len(rs)
+            i = self._slot(cid)
+            if i < 0:  # a new id takes the oldest slot
+                i = self.next
+                self.next = (i + 1) % len(rs)
+            rs[i] = (cid, text)
         return text
 
     def remembered(self, cid):
         """The result JSON of command cid if it is one of the last `remember`, else None."""
-        for r in self.results:
-            if r is not None and r[0] == cid:
-                return r[1]
-        return None
+        i = self._slot(cid)
+        return None if i < 0 else self.results[i][1]
+
+    def _slot(self, cid):
+        rs = self.results
+        for i in range(len(rs)):
+            if rs[i] is not None and rs[i][0] == cid:
+                return i
+        return -1
 
 
 def result(cid, value=None, error=None):
