@@ -1,7 +1,10 @@
 """The server's command methods (docs/protocol.md): each takes the node, the params and the command id.
 
 Imported at the first command, so a board that is never commanded does not pay for it in heap.
-Every bad parameter raises AppError("bad_params", ...) naming the parameter.
+Every bad parameter raises AppError("bad_params", ...) naming the parameter. A method returns its
+result value, or PENDING when a task of its own finishes it later. Methods are plain functions,
+run by the reader without a task switch (a coroutine a call costs the board a heap frame and a
+resumption); only the SLOW ones are coroutines, run in a task of their own.
 """
 
 import asyncio
@@ -24,7 +27,7 @@ def _relays(node):
     return node.relays
 
 
-PENDING = "pending"  # the result comes later, from a task of its own (node.finish)
+PENDING = "pending"  # the result comes later, from a task of its own (node.finish); the reader says accepted
 
 
 def _state(node, name, on, extra):
@@ -41,22 +44,25 @@ async def _later(node, cid, name, wait, on, extra):
     await asyncio.sleep_ms(wait + 1)
     node.relays.tick(ticks_ms())  # its changes go with the result (node.finish)
     try:
-        await node.finish(cid, _state(node, name, on, extra))
+        text = node.finish(cid, _state(node, name, on, extra))
     except AppError as e:
-        await node.finish(cid, error=(e.code, e.message))
+        text = node.finish(cid, error=(e.code, e.message))
+    await node.say(text)
 
 
 def _settle(node, name, wait, on, cid, extra=None):
     # An interlock's dead time: the change is pending until then, and may be superseded. The
     # reader must not wait for it (a later command may supersede this one): a task answers.
     if wait:
-        node.accept(cid)
         asyncio.create_task(_later(node, cid, name, wait, on, extra))
         return PENDING
-    return _state(node, name, on, extra)
+    res = {"relay": name, "on": on}  # in effect now: nothing to look up
+    if extra:
+        res.update(extra)
+    return res
 
 
-async def relay_set(node, p, cid):
+def relay_set(node, p, cid):
     r = _relays(node)
     name = _param(p, "relay", str, "a relay name")
     on = _param(p, "on", bool, "true or false")
@@ -64,7 +70,7 @@ async def relay_set(node, p, cid):
     return _settle(node, name, wait, on, cid)
 
 
-async def relay_toggle(node, p, cid):
+def relay_toggle(node, p, cid):
     r = _relays(node)
     name = _param(p, "relay", str, "a relay name")
     on = not r.get(name)["on"]
@@ -72,7 +78,7 @@ async def relay_toggle(node, p, cid):
     return _settle(node, name, wait, on, cid)
 
 
-async def relay_pulse(node, p, cid):
+def relay_pulse(node, p, cid):
     r = _relays(node)
     name = _param(p, "relay", str, "a relay name")
     ms = p.get("ms")
@@ -82,7 +88,7 @@ async def relay_pulse(node, p, cid):
     return _settle(node, name, wait, True, cid, {"ms": ms})
 
 
-async def relay_get(node, p, cid):
+def relay_get(node, p, cid):
     r = _relays(node)
     if "relay" in p:
         s = r.get(_param(p, "relay", str, "a relay name"))
@@ -111,17 +117,17 @@ async def sensors_read(node, p, cid):
     return {"readings": out}
 
 
-async def status(node, p, cid):
+def status(node, p, cid):
     return node.status()
 
 
-async def config_get(node, p, cid):
+def config_get(node, p, cid):
     from app import config
 
     return {"config": config.redacted(node.cfg), "hash": node.hash}
 
 
-async def config_set(node, p, cid):
+def config_set(node, p, cid):
     changes = p.get("changes")
     if type(changes) is not dict or not changes:
         raise AppError("bad_params", 'changes must be an object such as {"intervals.telemetry": 30}')
@@ -150,18 +156,26 @@ async def config_set(node, p, cid):
     return {"hash": node.hash}
 
 
-async def log_level(node, p, cid):
+def log_level(node, p, cid):
     level = p.get("level")
     log.set_level(level)
     return {"level": level}
 
 
-async def reboot(node, p, cid):
+def reboot(node, p, cid):
     log.warn("app", "reboot requested by the server")
+    asyncio.create_task(_reboot())
     return {"rebooting": True}
 
 
-SLOW = ("sensors.read",)  # run in a task of their own: a DS18B20 converts for 750 ms
+async def _reboot():
+    await asyncio.sleep_ms(300)  # the result leaves first
+    import machine
+
+    machine.reset()
+
+
+SLOW = ("sensors.read",)  # coroutines, run in a task of their own: a DS18B20 converts for 750 ms
 METHODS = {
     "relay.set": relay_set,
     "relay.toggle": relay_toggle,

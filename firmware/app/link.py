@@ -33,8 +33,10 @@ class Link:
         self.dropped_total = 0
         self.acked = 0
         self.utc = None  # UTC ms at uptime 0, once known
-        # The last `remember` results, (command id, result JSON), in a ring made at boot: a dict
-        # would grow its table at run time, when the heap may have no block of that size left.
+        # The last `remember` results in a ring made at boot: ids[i] the command id, results[i]
+        # its result JSON. A dict would grow its table at run time, when the heap may have no
+        # block of that size left; `in` and index() over a list of ids run in C.
+        self.ids = [None] * remember
         self.results = [None] * remember
         self.next = 0
         self.welcomed = False
@@ -220,31 +222,26 @@ class Link:
     def done(self, cid, value=None, error=None):
         """Remember and return the result message of command cid (value or (code, message))."""
         text = result(cid, value, error)
-        rs = self.results
-        if rs:
-            i = self._slot(cid)
-            if i < 0:  # a new id takes the oldest slot
+        ids = self.ids
+        if ids:
+            if cid in ids:
+                i = ids.index(cid)
+            else:  # a new id takes the oldest slot
                 i = self.next
-                self.next = (i + 1) % len(rs)
-            rs[i] = (cid, text)
+                self.next = (i + 1) % len(ids)
+                ids[i] = cid
+            self.results[i] = text
         return text
 
     def remembered(self, cid):
         """The result JSON of command cid if it is one of the last `remember`, else None."""
-        i = self._slot(cid)
-        return None if i < 0 else self.results[i][1]
-
-    def _slot(self, cid):
-        rs = self.results
-        for i in range(len(rs)):
-            if rs[i] is not None and rs[i][0] == cid:
-                return i
-        return -1
+        ids = self.ids
+        return self.results[ids.index(cid)] if cid in ids else None
 
 
 def result(cid, value=None, error=None):
-    if error is None:
-        return json.dumps({"type": "result", "id": cid, "ok": True, "result": value})
+    if error is None:  # formatted around the value: no dict for the envelope
+        return '{"type": "result", "id": %s, "ok": true, "result": %s}' % (json.dumps(cid), json.dumps(value))
     return json.dumps(
         {"type": "result", "id": cid, "ok": False, "error": {"code": error[0], "message": error[1]}}
     )

@@ -435,9 +435,11 @@ class Node:
                     self.flush = True  # the backlog goes at once
                     self.wake.set()
                 elif act == "command":
-                    await self.command(*val)
-                elif act == "reply":
-                    self.send(val)
+                    val = self.command(*val)
+                    if val:
+                        await ws.send(val)
+                elif act == "reply":  # a remembered result, or an error: straight back
+                    await ws.send(val)
         except ConnectionClosed as e:
             if e.code == 4002:
                 log.error("link", "the server does not speak this board's protocol: %s" % e.reason)
@@ -499,24 +501,47 @@ class Node:
 
     # ---- commands
 
-    async def command(self, cid, method, params):
-        # Run in the reader, so that an instant command is answered without a task switch; what
-        # has to wait (sensors.read, an interlock's dead time) goes on in a task of its own.
+    def command(self, cid, method, params):
+        """Run command cid in the reader, so that an instant command is answered without a task
+        switch or a coroutine frame; the text to send at once: its result, or `accepted` when a
+        task answers later (sensors.read, an interlock's dead time)."""
         if cid in self.running:  # a repeat of a command still running: the first one answers
-            self.send(accepted(cid))
-            return
-        self.running[cid] = 1
+            return accepted(cid)
         from app import commands
 
-        if method in commands.SLOW:
-            self.accept(cid)
-            asyncio.create_task(self.execute(cid, method, params))
-        else:
-            await self.execute(cid, method, params)
+        try:
+            if self.safe and method not in SAFE_COMMANDS:
+                raise AppError("safe_mode", "the board is in safe mode: only %s" % ", ".join(SAFE_COMMANDS))
+            fn = commands.METHODS.get(method)
+            if fn is None:
+                raise AppError(
+                    "unknown_method",
+                    "no method %r; methods: %s" % (method, ", ".join(sorted(commands.METHODS))),
+                )
+            value = fn(self, params, cid)
+            if method in commands.SLOW:  # a coroutine: it runs in a task of its own
+                asyncio.create_task(self._slow(cid, method, value))
+                value = commands.PENDING
+            if value is commands.PENDING:
+                self.running[cid] = 1
+                return accepted(cid)
+            return self.finish(cid, value)
+        except Exception as e:
+            return self._failed(cid, method, e)
 
-    def accept(self, cid):
-        """Say that command cid was received, when its result cannot come at once (it waits)."""
-        self.send(accepted(cid))
+    async def _slow(self, cid, method, coro):
+        try:
+            text = self.finish(cid, await coro)
+        except Exception as e:
+            text = self._failed(cid, method, e)
+        await self.say(text)
+
+    def _failed(self, cid, method, e):
+        # The result of a command that raised: its AppError, else "internal" (never the link's end).
+        if isinstance(e, AppError):
+            return self.finish(cid, error=(e.code, e.message))
+        log.error("commands", "%s %s: %r" % (cid, method, e))
+        return self.finish(cid, error=("internal", repr(e)))
 
     async def say(self, text):
         # Straight onto the connection: a result is what the server waits for. Without one it
@@ -528,39 +553,16 @@ class Node:
             except Exception as e:  # the reader sees the end of the connection too
                 log.debug("link", "result not sent: %r" % (e,))
 
-    async def execute(self, cid, method, params):
-        try:
-            if self.safe and method not in SAFE_COMMANDS:
-                raise AppError("safe_mode", "the board is in safe mode: only %s" % ", ".join(SAFE_COMMANDS))
-            from app import commands
-
-            fn = commands.METHODS.get(method)
-            if fn is None:
-                raise AppError(
-                    "unknown_method",
-                    "no method %r; methods: %s" % (method, ", ".join(sorted(commands.METHODS))),
-                )
-            value = await fn(self, params, cid)
-            if value is not commands.PENDING:  # else a task of its own finishes it
-                await self.finish(cid, value)
-        except AppError as e:
-            await self.finish(cid, error=(e.code, e.message))
-        except Exception as e:  # never let a command kill the link
-            log.error("commands", "%s %s: %r" % (cid, method, e))
-            await self.finish(cid, error=("internal", repr(e)))
-        if method == "reboot" and '"ok": true' in (self.link.remembered(cid) or ""):
-            await asyncio.sleep_ms(300)  # the result leaves first
-            machine.reset()
-
-    async def finish(self, cid, value=None, error=None):
-        """Remember command cid's result and send it, with the events of the relay changes it
-        caused (one frame instead of two; a repeat gets the remembered result without them)."""
+    def finish(self, cid, value=None, error=None):
+        """Remember command cid's result; its text, with the events of the relay changes it caused
+        (one frame instead of two; a repeat gets the remembered result without them)."""
         text = self.link.done(cid, value, error)
-        self.running.pop(cid, None)
+        if self.running:
+            self.running.pop(cid, None)
         events = self._relay_events(self.now(), True)
         if events:
             text = text[:-1] + ', "events": [' + ", ".join(events) + "]}"
-        await self.say(text)
+        return text
 
     def status(self):
         w = self.wlan

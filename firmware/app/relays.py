@@ -96,7 +96,8 @@ class Relays:
             self._relays.append(
                 [name, pin, low, s.get("max_on_s", 0) * 1000, g, boot, loss, False, None, 0, None, None]
             )
-        self._save = save
+        # Only boot "restore" relays are saved: without one there is never anything to save.
+        self._save = save if [r for r in self._relays if r[_BOOT] == "restore"] else None
         self._saved = saved
         self._interval = save_interval_ms
         self._next_save = None  # ticks before which no save may happen
@@ -172,11 +173,13 @@ class Relays:
 
     def _persist(self, now):
         # Saves when due; returns ms until a held-back save is due, or None.
+        if not self._save:
+            return None
         state = {}
         for r in self._relays:
             if r[_BOOT] == "restore":
                 state[r[_NAME]] = (r[_ON] or r[_WANT] is not None) and r[_END] is None and r[_PMS] is None
-        if not self._save or not state or state == self._saved:
+        if not state or state == self._saved:
             return None
         if self._next_save is not None:
             wait = ticks_diff(self._next_save, now)

@@ -217,6 +217,15 @@ def test_a_wrong_protocol_version_is_an_error():
 
 
 def test_result_messages():
+    # An ok result is formatted around its value: the id is still JSON-escaped, None is null.
+    odd = 'c"9\\ \u00e9'
+    assert json.loads(result(odd, {"relay": "pump", "on": False})) == {
+        "type": "result",
+        "id": odd,
+        "ok": True,
+        "result": {"relay": "pump", "on": False},
+    }
+    assert json.loads(result("c8")) == {"type": "result", "id": "c8", "ok": True, "result": None}
     assert json.loads(result("c9", error=("unknown_relay", "no relay 'x'"))) == {
         "type": "result",
         "id": "c9",

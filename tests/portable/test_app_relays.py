@@ -461,6 +461,17 @@ def test_saves_only_changes_and_only_restore_relays():
     assert saves.saved == [{"heater": True}]
 
 
+def test_a_bank_without_restore_relays_never_saves():
+    saves = Saves()
+    r, _ = bank([LAMP, {"name": "fan", "pin": 27}], save=saves)
+    r.boot(0)
+    r.link(0, True)
+    r.set("lamp", True, 10000)
+    r.set("fan", True, 20000)
+    r.tick(60000)
+    assert saves.saved == [] and r.get("lamp")["on"] and r.get("fan")["on"]
+
+
 def test_saves_at_most_once_per_interval_and_the_last_state_at_its_end():
     saves = Saves()
     r, _ = bank([restorable("heater", 25), restorable("fan", 23)], save=saves, save_interval_ms=5000)
