@@ -35,7 +35,7 @@ class ProtoServer:
         self.server = None
         self.lock = threading.Lock()
         self._ids = 0
-        self.waiting = {}  # command id -> future, for timed_calls
+        self.timed = None  # the _Timed run of timed_calls going on
 
     # ---- running
 
@@ -93,8 +93,12 @@ class ProtoServer:
                     self.messages.append(m)
                     if t == "result":  # the events a command caused travel in its result
                         self.messages.extend(dict(e, type="event") for e in m.get("events", ()))
-                if t == "result" and m.get("id") in self.waiting:
-                    self.waiting.pop(m["id"]).set_result(m)
+                if t == "result":
+                    timed = self.timed
+                    if timed is not None and m.get("id") == timed.cid:
+                        nxt = timed.got(m)  # the next command goes out from here: no task switch
+                        if nxt is not None:
+                            await ws.send(nxt)
                 if t == "hello":
                     self.hellos.append(m)
                     if m.get("v") != self.version:
@@ -120,6 +124,8 @@ class ProtoServer:
         finally:
             if self.ws is ws:
                 self.ws = None
+            if self.timed is not None:
+                self.timed.done.set()  # its caller sees the results it got
 
     # ---- driving the board
 
@@ -146,27 +152,27 @@ class ProtoServer:
         return cid
 
     def timed_calls(self, n, make):
-        """n commands one after the other, each sent when the previous result came, all inside the
-        server's event loop (no thread hops in the timing); make(i) -> (method, params).
-        Returns (round trips in µs, results)."""
+        """n commands one after the other, each sent by the connection's handler as soon as it
+        has read the previous result (no thread hop, task switch or timer inside the timing);
+        make(i) -> (method, params). Returns (round trips in µs, results)."""
+        timed = _Timed(self, n, make)
 
-        async def run():
-            times, results = [], []
-            loop = asyncio.get_running_loop()
-            for i in range(n):
-                self._ids += 1
-                cid = "t-%d" % self._ids
-                method, params = make(i)
-                fut = self.waiting[cid] = loop.create_future()
-                t = time.perf_counter()
-                await self.ws.send(
-                    json.dumps({"type": "command", "id": cid, "method": method, "params": params})
-                )
-                results.append(await asyncio.wait_for(fut, 30))
-                times.append((time.perf_counter() - t) * 1e6)
-            return times, results
+        async def first():
+            self.timed = timed
+            await self.ws.send(timed.next())
 
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30 + n)
+        asyncio.run_coroutine_threadsafe(first(), self.loop).result(5)
+        try:
+            got = -1
+            while not timed.done.wait(30):  # each command gets 30 s
+                if len(timed.results) == got:
+                    raise AssertionError("no result for 30 s after %d of %d commands" % (got, n))
+                got = len(timed.results)
+        finally:
+            self.timed = None
+        if len(timed.results) < n:
+            raise AssertionError("the board went away after %d of %d commands" % (len(timed.results), n))
+        return timed.times, timed.results
 
     def of_type(self, t, **match):
         with self.lock:
@@ -199,3 +205,36 @@ class ProtoServer:
         n = len(self.hellos)
         self.wait(lambda: self.online() and len(self.hellos) >= max(n, 1), timeout, "the board's hello")
         return self.hellos[-1]
+
+
+class _Timed:
+    """The state of one timed_calls run: the command in flight, when it left, what came back."""
+
+    def __init__(self, server, n, make):
+        self.server = server
+        self.n = n
+        self.make = make
+        self.cid = None
+        self.t = None
+        self.times = []
+        self.results = []
+        self.done = threading.Event()
+
+    def next(self):
+        """The next command's text; its round trip starts now."""
+        self.t = time.perf_counter()
+        s = self.server
+        s._ids += 1
+        self.cid = "t-%d" % s._ids
+        method, params = self.make(len(self.results))
+        return json.dumps({"type": "command", "id": self.cid, "method": method, "params": params})
+
+    def got(self, m):
+        """The result of the command in flight arrived: the next command's text, or None."""
+        self.times.append((time.perf_counter() - self.t) * 1e6)
+        self.results.append(m)
+        if len(self.results) == self.n:
+            self.cid = None
+            self.done.set()
+            return None
+        return self.next()
