@@ -7,6 +7,27 @@ build their own SimBoard and install it with use().
 
 import os
 
+try:
+    from time import monotonic_ns as _host_ns
+
+    def host_ms():
+        """The host's monotonic clock in ms: the board's clock when no world clock drives it."""
+        return _host_ns() // 1000000
+
+except ImportError:  # MicroPython: time_ns() is a system call, ticks_ms() is cheap (0.2 us)
+    from time import ticks_diff as _ticks_diff
+    from time import ticks_ms as _ticks_ms
+
+    _host = [_ticks_ms(), 0]  # the last ticks read, ms since the first
+
+    def host_ms():
+        """The host's monotonic clock in ms: the board's clock when no world clock drives it."""
+        t = _ticks_ms()
+        _host[1] += _ticks_diff(t, _host[0])  # ticks wrap; the sum does not
+        _host[0] = t
+        return _host[1]
+
+
 # machine.reset_cause() values of the ESP32 port
 PWRON_RESET = 1
 HARD_RESET = 2

@@ -9,11 +9,6 @@ import sys
 
 import simboard
 
-try:
-    from time import monotonic_ns as _host_ns
-except ImportError:  # MicroPython
-    from time import time_ns as _host_ns
-
 # Pin modes, pulls and IRQ triggers of the ESP32 port (machine.Pin uses the same numbers).
 IN = 1
 OUT = 3
@@ -29,7 +24,7 @@ DEFAULT_FREQ = 160000000  # MicroPython's ESP32 boards boot at 160 MHz
 
 def now(b):
     """Milliseconds on the board's clock (board.clock, else the host's monotonic clock)."""
-    return b.clock() if b.clock is not None else _host_ns() // 1000000
+    return b.clock() if b.clock is not None else simboard.host_ms()
 
 
 class Chip:
@@ -166,20 +161,24 @@ def schedule(handler, arg):
 def service():
     """Housekeeping at every machine call: watchdog deadline, due timers, edges on IRQ pins."""
     b = simboard.board()
-    c = chip(b)
+    c = b.machine or chip(b)
     if c.servicing:
         return
     c.servicing = True
     try:
-        t = now(b)
-        if c.wdt_deadline is not None and t > c.wdt_deadline:
-            reset(simboard.WDT_RESET)
-        if c.timers:
-            for timer in list(c.timers.values()):
-                timer._fire_if_due(t)
+        if c.wdt_deadline is not None or c.timers:
+            t = now(b)
+            if c.wdt_deadline is not None and t > c.wdt_deadline:
+                reset(simboard.WDT_RESET)
+            if c.timers:
+                for timer in list(c.timers.values()):
+                    timer._fire_if_due(t)
         pins = b.pins
-        for gpio in [g for g in pins if pins[g].handler is not None]:  # a handler may add pins
-            sense(b, gpio, pins[gpio])
+        for st in pins.values():
+            if st.handler is not None:  # a handler may add pins: go over a copy
+                for gpio in [g for g in pins if pins[g].handler is not None]:
+                    sense(b, gpio, pins[gpio])
+                break
     finally:
         c.servicing = False
 

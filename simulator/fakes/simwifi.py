@@ -11,11 +11,6 @@ Portable: CPython and the MicroPython unix interpreter.
 
 import simboard
 
-try:
-    from time import monotonic_ns as _host_ns
-except ImportError:  # MicroPython
-    from time import time_ns as _host_ns
-
 STA = 0
 AP = 1
 OPEN = 0  # AUTH_OPEN
@@ -96,7 +91,7 @@ class Radio:
 
 
 def now(b):
-    return b.clock() if b.clock is not None else _host_ns() // 1000000
+    return b.clock() if b.clock is not None else simboard.host_ms()
 
 
 def heard(b, ssid=None, bssid=None):
