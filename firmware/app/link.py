@@ -219,9 +219,12 @@ class Link:
                 )
         return "command", (cid, method, params)
 
-    def done(self, cid, value=None, error=None):
-        """Remember and return the result message of command cid (value or (code, message))."""
-        text = result(cid, value, error)
+    def done(self, cid, value=None, error=None, events=None):
+        """Remember and return the result message of command cid (value or (code, message)).
+        events, JSON objects of the relay changes the command caused, go in the text returned,
+        not in the one remembered: a repeat must not report a change twice."""
+        head = _result(cid, value, error)
+        text = head + "}"
         ids = self.ids
         if ids:
             if cid in ids:
@@ -231,6 +234,8 @@ class Link:
                 self.next = (i + 1) % len(ids)
                 ids[i] = cid
             self.results[i] = text
+        if events:
+            return head + ', "events": [' + ", ".join(events) + "]}"
         return text
 
     def remembered(self, cid):
@@ -240,10 +245,18 @@ class Link:
 
 
 def result(cid, value=None, error=None):
-    if error is None:  # formatted around the value: no dict for the envelope
-        return '{"type": "result", "id": %s, "ok": true, "result": %s}' % (json.dumps(cid), json.dumps(value))
-    return json.dumps(
-        {"type": "result", "id": cid, "ok": False, "error": {"code": error[0], "message": error[1]}}
+    return _result(cid, value, error) + "}"
+
+
+def _result(cid, value, error):
+    # The result message without its closing brace, formatted around the values: no dict for
+    # the envelope, and no slice to open it again for events (a str slice is a new string).
+    if error is None:
+        return '{"type": "result", "id": %s, "ok": true, "result": %s' % (json.dumps(cid), json.dumps(value))
+    return '{"type": "result", "id": %s, "ok": false, "error": {"code": %s, "message": %s}' % (
+        json.dumps(cid),
+        json.dumps(error[0]),
+        json.dumps(error[1]),
     )
 
 

@@ -556,13 +556,9 @@ class Node:
     def finish(self, cid, value=None, error=None):
         """Remember command cid's result; its text, with the events of the relay changes it caused
         (one frame instead of two; a repeat gets the remembered result without them)."""
-        text = self.link.done(cid, value, error)
         if self.running:
             self.running.pop(cid, None)
-        events = self._relay_events(self.now(), True)
-        if events:
-            text = text[:-1] + ', "events": [' + ", ".join(events) + "]}"
-        return text
+        return self.link.done(cid, value, error, self._relay_events(self.now(), True))
 
     def status(self):
         w = self.wlan

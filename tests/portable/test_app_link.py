@@ -178,6 +178,24 @@ def test_only_the_last_results_are_remembered():
     assert link.remembered("b") is None and link.remembered("c") and link.remembered("d")
 
 
+def test_the_events_a_command_caused_go_with_its_result_but_not_with_a_repeat():
+    link = online(Link(1))
+    ev = link.relay_event(2000, "pump", True, "command", inside=True)
+    text = link.done("c1", {"relay": "pump", "on": True}, events=[ev, ev.replace("pump", "fan")])
+    sent = json.loads(text)
+    assert sent["result"] == {"relay": "pump", "on": True}
+    assert [(e["relay"], e["on"], e["cause"], e["kind"]) for e in sent["events"]] == [
+        ("pump", True, "command", "relay"),
+        ("fan", True, "command", "relay"),
+    ]
+    assert "type" not in sent["events"][0]  # an event inside a result has no type of its own
+    again = json.loads(link.remembered("c1"))
+    assert again == {"type": "result", "id": "c1", "ok": True, "result": {"relay": "pump", "on": True}}
+    failed = json.loads(link.done("c2", error=("superseded", 'a "later" one won'), events=[ev]))
+    assert failed["error"] == {"code": "superseded", "message": 'a "later" one won'}
+    assert failed["events"][0]["relay"] == "pump" and "events" not in json.loads(link.remembered("c2"))
+
+
 def test_an_expired_command_is_refused():
     link = online(Link(1), now=1000)  # UTC 1764016000000 at uptime 1000
     cmd = '{"type": "command", "id": "c2", "method": "status", "deadline": 1764016001000}'
