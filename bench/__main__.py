@@ -27,6 +27,8 @@ from bench.run import (
     tool,
 )
 
+APP_ECHO_COUNT = 500  # the client's echoes measured before each round of the application's commands
+
 
 def _options(argv):
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
@@ -139,14 +141,21 @@ def _app(opt, mp, cp, mp_exe):
     from bench import app
 
     echo, results = {}, {}
-    for runtime, data in (("micropython", mp), ("cpython", cp)):
-        if not data or (runtime == "micropython" and not mp_exe):
-            continue
-        m = report.medians(data["rtt"][32], "client")
-        echo[runtime] = statistics.median(m) if m else None
-        _step("%s: the application's command round trips (%d relay.set)" % (runtime, opt.app_count))
-        growth = opt.growth // 2 if runtime == "micropython" else 0  # a command and its result
-        results[runtime] = app.command_rtt(runtime, opt.app_count, opt.warmup, growth)
+    with EchoServer() as server:  # the client's echo again, next to each round of commands
+        for runtime, data in (("micropython", mp), ("cpython", cp)):
+            if not data or (runtime == "micropython" and not mp_exe):
+                continue
+            m = report.medians(data["rtt"][32], "client")
+            echo[runtime] = statistics.median(m) if m else None
+
+            def echo_now(runtime=runtime):
+                args = ("rtt", server.port, 32, APP_ECHO_COUNT, opt.warmup, 1, 0)
+                r = run_script(runtime, args, mp_exe if runtime == "micropython" else None)
+                return report.medians([r], "client")[0]
+
+            _step("%s: the application's command round trips (%d relay.set)" % (runtime, opt.app_count))
+            growth = opt.growth // 2 if runtime == "micropython" else 0  # a command and its result
+            results[runtime] = app.command_rtt(runtime, opt.app_count, opt.warmup, growth, echo_now)
     if mp_exe and not opt.skip_heap:
         _step("MicroPython: the smallest heap the whole application works in")
         results["smallest_heap_kib"] = app.smallest_heap()
