@@ -40,7 +40,7 @@ scenario: setup        ## run a scenario file against a simulated board (SCENARI
 	$(PY) -m simulator.scenario "$(SCENARIO)" --runtime "$(RUNTIME)"
 
 # Host tools for real boards (docs/tools.md); PORT is a serial device or a rfc2217:// / socket:// URL.
-flash: setup           ## detect the chip, optionally erase, write and verify MicroPython with esptool, then deploy (PORT=, FIRMWARE=, BOARD=, CONFIG=, ERASE=1; ARGS=--no-stub for the simulator)
+flash: setup           ## detect the chip, optionally erase, write and verify MicroPython with esptool, then deploy (PORT=, FIRMWARE=, BOARD=, CONFIG=, ERASE=1; ARGS=--no-stub: the ROM bootloader only)
 	$(PY) -m host_tools.flash --port "$(PORT)" --board "$(BOARD)" --firmware "$(FIRMWARE)" $(if $(CONFIG),--config "$(CONFIG)") $(if $(ERASE),--erase) $(ARGS)
 
 deploy: setup          ## compile firmware/ to .mpy and copy what changed, with config and board.json (PORT=, BOARD=, CONFIG=)

@@ -24,13 +24,9 @@ def is_virtual(port):
 
 
 def chip_report(port):
-    """esptool's chip, MAC and flash size lines. Over a URL (rfc2217://, as the virtual board and
-    network serial servers offer) without esptool's stub loader: the ROM's own commands suffice."""
-    cmd = [boardio.tool("esptool"), "--port", port]
-    if "://" in port:
-        cmd.append("--no-stub")
-    cmd.append("flash-id")
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    """esptool's chip, MAC and flash size lines (esptool flash-id, then a hard reset boots the app)."""
+    cmd = [boardio.tool("esptool"), "--port", port, "flash-id"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
     if r.returncode:
         raise ToolError("esptool could not talk to %s: %s" % (port, (r.stderr or r.stdout).strip()[-300:]))
     keep = ("Chip type", "Chip is", "MAC", "Detected flash size", "Features", "Crystal")

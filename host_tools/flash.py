@@ -7,8 +7,8 @@ Detects the chip and refuses a board file made for another one; optionally erase
 the firmware at the board file's firmware_offset (a file exactly flash_size long is a merged image
 and goes to 0); verifies it by MD5; then deploys the application (host_tools.deploy: compiled app,
 board.json and the config), unless the file was a merged image, which holds the application already.
-The simulator's virtual board (rfc2217://) has no flasher stub: pass --no-stub (the ROM bootloader
-then does all, slower; an erase is a write of 0xFF).
+esptool runs its flasher stub on the chip (the simulator's virtual board answers as the stub does);
+--no-stub talks to the ROM bootloader only: slower, and an erase is then a compressed write of 0xFF.
 """
 
 import argparse
@@ -34,8 +34,8 @@ def esptool(port, args, no_stub=False, timeout=_TIMEOUT_S):
     if r.returncode:
         said = (r.stderr.strip() + "\n" + r.stdout.strip()).strip()
         hint = ""
-        if "Uploading stub flasher" in r.stdout and not no_stub:
-            hint = "\nthe board did not run esptool's flasher stub (the simulator's cannot): pass --no-stub"
+        if "Failed to start stub flasher" in said:
+            hint = "\nesptool's flasher stub did not start on this board: try --no-stub (the ROM alone)"
         raise ToolError("esptool %s on %s failed: %s%s" % (command, port, said[-400:], hint))
     return r.stdout
 
@@ -79,7 +79,8 @@ def flash(
     chip, mac = detect(port, no_stub)
     check_chip(chip, board, board_name)
     print("%s on %s, MAC %s" % (chip, port, mac))
-    # Each run after the first finds the chip still in its bootloader: no reset, no second handshake.
+    # Each run after the first finds the chip still in its ROM bootloader (esptool's stub, when it ran,
+    # resets into it at the end): no reset, no second handshake.
     stay = ["--chip", image.chip_name(board), "--before", "no-reset", "--after", "no-reset"]
     write = ["write-flash", "--compress"]  # the ESP32's ROM inflates too: far fewer, slow, round trips
     if erase and not no_stub:
@@ -118,7 +119,7 @@ def main(argv=None):
     ap.add_argument("--erase", action="store_true", help="erase the whole flash first (the filesystem too)")
     ap.add_argument("--no-deploy", action="store_true", help="only write MicroPython; deploy later")
     ap.add_argument("--seconds", type=float, default=8.0, help="how long to show the booted board's log")
-    ap.add_argument("--no-stub", action="store_true", help="talk to the ROM only (the simulator needs it)")
+    ap.add_argument("--no-stub", action="store_true", help="use the ROM bootloader only, not the stub")
     a = ap.parse_args(argv)
     flash(a.port, a.board, a.firmware, a.erase, a.no_stub, a.config, not a.no_deploy, a.seconds)
 

@@ -12,9 +12,11 @@ sends "\\n" out as "\\r\\n", as the board's cooked stdout does. SerialPort relay
   time) for `rfc2217://127.0.0.1:N` URLs, whose DTR and RTS drive the auto-reset circuit of an
   ESP32 dev board (AutoReset): EN low holds the chip in reset, EN high boots it again, into the
   ROM's serial bootloader (download mode, simulator/romloader.py) if GPIO0 goes low as it leaves
-  reset: the real `esptool --no-stub` writes the board's flash image, FLASH.bin next to its flash
-  folder. When a chip whose filesystem partition was written boots again, the files of the image's
-  littlefs (at the board file's vfs_offset) replace the flash folder's.
+  reset: the real esptool writes, reads, erases and verifies the board's flash image, FLASH.bin next
+  to its flash folder, through its flasher stub (which the ROM session plays once esptool uploaded
+  it, until a reset) or with --no-stub through the ROM's own commands. When a chip whose filesystem
+  partition was written boots again, the files of the image's littlefs (at the board file's
+  vfs_offset) replace the flash folder's.
 
 A pseudo-terminal has no DTR/RTS lines, so only RFC 2217 resets the board. Such a reset starts a
 new board process, which reports POWERON_RESET (rst:0x1), as an ESP32 does after EN was low.

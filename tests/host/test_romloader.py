@@ -1,4 +1,5 @@
-"""The ESP32 ROM bootloader (simulator/romloader.py), fed raw request frames as esptool sends them."""
+"""The ESP32 ROM bootloader and esptool's flasher stub as the simulator plays it
+(simulator/romloader.py), fed raw request frames as esptool sends them."""
 
 import hashlib
 import struct
@@ -122,11 +123,10 @@ def test_writes_beyond_the_flash_and_data_without_begin_are_refused():
     assert ask(rom, rl.SPI_FLASH_MD5, struct.pack("<IIII", 0, 128 * 1024, 0, 0))[2:] == (1, rl.FAILED)
 
 
-def test_the_flasher_stub_and_unknown_commands_get_errors_and_a_note():
+def test_the_stubs_own_commands_are_unknown_to_the_rom():
     rom = new_rom()
-    assert ask(rom, rl.MEM_BEGIN, struct.pack("<IIII", 100, 1, 100, 0x40080000))[2:] == (1, rl.FAILED)
-    assert "--no-stub" in rom.notes[0]
-    assert ask(rom, 0xD0)[2:] == (1, rl.INVALID_MESSAGE)  # ERASE_FLASH: the stub's, not the ROM's
+    assert ask(rom, rl.ERASE_FLASH)[2:] == (1, rl.INVALID_MESSAGE)
+    assert ask(rom, rl.READ_FLASH, struct.pack("<IIII", 0, 16, 4096, 64))[2:] == (1, rl.INVALID_MESSAGE)
 
 
 def test_escaped_bytes_and_noise_between_frames():
@@ -137,3 +137,249 @@ def test_escaped_bytes_and_noise_between_frames():
     req = struct.pack("<IIII", 0x3FF5A0C0, 0xDBC0, 0xFFFFFFFF, 0)
     assert frames(rom.feed(b"garbage" + rl.encode_request(rl.WRITE_REG, req)))
     assert read_reg(rom, 0x3FF5A0C0) == 0xDBC0
+
+
+# -- esptool's flasher stub: uploaded to the ROM, then answering in its place
+
+TEXT_AT, DATA_AT = 0x400A8000, 0x3FFDED6C  # where esptool loads its ESP32 stub (IRAM, DRAM)
+
+
+def upload(rom, data, at, block=0x1800):
+    """MEM_BEGIN and MEM_DATA of one segment, as esptool's run_stub sends them; each status."""
+    blocks = -(-len(data) // block)
+    statuses = [ask(rom, rl.MEM_BEGIN, struct.pack("<IIII", len(data), blocks, block, at))[2:]]
+    for seq in range(blocks):
+        part = data[seq * block : (seq + 1) * block]
+        req = struct.pack("<IIII", len(part), seq, 0, 0) + part
+        statuses.append(ask(rom, rl.MEM_DATA, req, rl.checksum(part))[2:])
+    return statuses
+
+
+def started_stub(size=64 * 1024):
+    """A RomLoader whose ROM ran the uploaded stub (its OHAI checked)."""
+    rom = new_rom(size)
+    assert set(upload(rom, bytes(range(256)) * 30, TEXT_AT) + upload(rom, b"\x11" * 300, DATA_AT)) == {(0, 0)}
+    replies = frames(rom.feed(rl.encode_request(rl.MEM_END, struct.pack("<II", 0, TEXT_AT + 0x100))))
+    assert len(replies) == 2 and replies[1] == b"OHAI"
+    assert rl.decode_response(replies[0])[3] == 0  # MEM_END answered by the ROM, 4 status bytes
+    return rom
+
+
+def stub_replies(rom, op, data=b"", chk=0):
+    """Every response (op, value, data, error) to one request, and what else came as frames."""
+    out = []
+    for packet in frames(rom.feed(rl.encode_request(op, data, chk))):
+        out.append(rl.decode_stub_response(packet) if packet[:2] == bytes((1, op)) else packet)
+    return out
+
+
+def ask_stub(rom, op, data=b"", chk=0):
+    """(value, data, error) of the stub's one response to a request (error 0: success)."""
+    replies = stub_replies(rom, op, data, chk)
+    assert len(replies) == 1, replies
+    got_op, value, body, error = replies[0]
+    assert got_op == op
+    return value, body, error
+
+
+def block(data, seq=0):
+    return struct.pack("<IIII", len(data), seq, 0, 0) + data
+
+
+def test_mem_end_with_an_entry_point_starts_the_stub_which_says_ohai_and_answers_sync_with_0():
+    rom = started_stub()
+    assert "entry 0x400a8100" in rom.notes[-1] and "flasher stub" in rom.notes[-1]
+    replies = stub_replies(rom, rl.SYNC, b"\x07\x07\x12\x20" + b"\x55" * 32)
+    assert replies == [(rl.SYNC, 0, b"", 0)] * 8  # value 0: how esptool knows a stub from the ROM
+    raw = frames(rom.feed(rl.encode_request(rl.READ_REG, struct.pack("<I", rl.MAGIC_REG))))[0]
+    # Status: 2 bytes (the ROM sends 4).
+    assert raw == bytes((1, rl.READ_REG, 2, 0)) + struct.pack("<I", rl.ESP32_MAGIC) + b"\0\0"
+
+
+def test_the_rom_checks_the_code_it_loads_and_runs():
+    rom = new_rom()
+    assert upload(rom, b"\0" * 64, 0x10000)[0] == (1, rl.RAM_ADDR_ERR)  # not RAM
+    assert ask(rom, rl.MEM_DATA, block(b"\0" * 16), rl.checksum(b"\0" * 16))[2:] == (1, rl.INVALID_MESSAGE)
+    assert ask(rom, rl.MEM_BEGIN, struct.pack("<IIII", 32, 1, 32, TEXT_AT))[2:] == (0, 0)
+    part = b"\x5a" * 16
+    assert ask(rom, rl.MEM_DATA, block(part), rl.checksum(part) ^ 1)[2:] == (1, rl.BAD_CHECKSUM)
+    assert ask(rom, rl.MEM_DATA, block(part, seq=1), rl.checksum(part))[2:] == (1, rl.FAILED)
+    assert ask(rom, rl.MEM_DATA, block(part), rl.checksum(part))[2:] == (0, 0)
+    more = b"\x5a" * 32  # 48 bytes of the 32 announced
+    assert ask(rom, rl.MEM_DATA, block(more, seq=1), rl.checksum(more))[2:] == (1, rl.RAM_SIZE_ERR)
+    # Half of the code came: nothing runs, the ROM answers on.
+    assert ask(rom, rl.MEM_END, struct.pack("<II", 0, TEXT_AT))[2:] == (1, rl.FAILED)
+    assert "no complete code" in rom.notes[-1] and rom.stub is None
+    assert ask(rom, rl.MEM_END, struct.pack("<II", 1, 0))[2:] == (0, 0)  # loaded, not run
+    assert rom.stub is None and rl.decode_response(frames(rom.feed(rl.encode_request(rl.SYNC)))[0])[1] != 0
+
+
+def test_stub_writes_compressed_data_and_its_md5_is_16_raw_bytes():
+    rom = started_stub()
+    rom.flash[0x3000:0x5000] = b"\0" * 0x2000  # old data around the write
+    data = b"micropython" * 1000 + bytes(range(256)) * 8  # 13048 bytes from 0x3100: into 0x6000's sector
+    packed = zlib.compress(data, 9)
+    halves = (packed[:100], packed[100:])
+    begin = struct.pack("<IIIII", len(data), 2, 0x4000, 0x3100, 0)  # 20 bytes: the stub takes "encrypted"
+    assert ask_stub(rom, rl.FLASH_DEFL_BEGIN, begin)[2] == 0
+    for seq, part in enumerate(halves):
+        assert ask_stub(rom, rl.FLASH_DEFL_DATA, block(part, seq), rl.checksum(part))[2] == 0
+    assert ask_stub(rom, rl.FLASH_DEFL_END, struct.pack("<I", 1))[2] == 0  # 1: stay in the stub
+    assert bytes(rom.flash[0x3100 : 0x3100 + len(data)]) == data
+    assert bytes(rom.flash[0x3000:0x3100]) == b"\xff" * 0x100  # the whole sector was erased first
+    assert rom.written == [(0x3000, 0x7000)]
+    _, body, error = ask_stub(rom, rl.SPI_FLASH_MD5, struct.pack("<IIII", 0x3100, len(data), 0, 0))
+    assert error == 0 and body == hashlib.md5(data).digest()  # the ROM's is 32 hex characters
+    assert rom.stub is not None
+
+
+def test_stub_writes_only_what_flash_begin_announced_and_not_the_padding():
+    rom = started_stub()
+    data = bytes(range(256)) * 4
+    assert ask_stub(rom, rl.FLASH_BEGIN, struct.pack("<IIIII", len(data), 1, 0x4000, 0x8000, 0))[2] == 0
+    padded = data + b"\x00" * (0x4000 - len(data))  # esptool pads the last block
+    assert ask_stub(rom, rl.FLASH_DATA, block(padded), rl.checksum(padded))[2] == 0
+    assert ask_stub(rom, rl.FLASH_END, struct.pack("<I", 1))[2] == 0
+    assert bytes(rom.flash[0x8000 : 0x8000 + 2048]) == data + b"\xff" * 1024
+
+
+def test_stub_writes_blocks_in_arrival_order_whatever_their_sequence_number():
+    # As the real stub: it keeps no sequence (the ROM refuses a wrong one with FAILED).
+    rom = started_stub()
+    assert ask_stub(rom, rl.FLASH_BEGIN, struct.pack("<IIII", 32, 2, 16, 0x1000))[2] == 0
+    first, second = b"\x01" * 16, b"\x02" * 16
+    assert ask_stub(rom, rl.FLASH_DATA, block(first, seq=7), rl.checksum(first))[2] == 0
+    assert ask_stub(rom, rl.FLASH_DATA, block(second, seq=0), rl.checksum(second))[2] == 0
+    assert bytes(rom.flash[0x1000:0x1020]) == first + second
+
+
+def test_stub_refuses_bad_requests_with_its_own_error_codes():
+    rom = started_stub(64 * 1024)
+    part = b"\x01" * 64
+    assert ask_stub(rom, rl.FLASH_DATA, block(part), rl.checksum(part))[2] == rl.STUB_NOT_IN_FLASH_MODE
+    assert ask_stub(rom, rl.FLASH_END, struct.pack("<I", 1))[2] == rl.STUB_NOT_IN_FLASH_MODE
+    beyond = struct.pack("<IIII", 8192, 1, 0x4000, 60 * 1024)
+    assert ask_stub(rom, rl.FLASH_BEGIN, beyond)[2] == rl.STUB_FAILED_SPI_OP  # past the 64 KiB flash
+    assert ask_stub(rom, rl.FLASH_BEGIN, struct.pack("<IIII", 64, 1, 0x8000, 0))[2] == rl.STUB_BAD_BLOCKSIZE
+    assert ask_stub(rom, rl.FLASH_BEGIN, struct.pack("<III", 64, 1, 64))[2] == rl.STUB_BAD_DATA_LEN
+    assert ask_stub(rom, rl.FLASH_BEGIN, struct.pack("<IIII", 128, 1, 0x4000, 0))[2] == 0
+    assert ask_stub(rom, rl.FLASH_DATA, block(part), rl.checksum(part) ^ 1)[2] == rl.STUB_BAD_DATA_CHECKSUM
+    lying = struct.pack("<IIII", 65, 0, 0, 0) + part  # says 65 bytes, carries 64
+    assert ask_stub(rom, rl.FLASH_DATA, lying, rl.checksum(part))[2] == rl.STUB_TOO_MUCH_DATA
+    assert ask_stub(rom, rl.FLASH_DATA, b"\0" * 8)[2] == rl.STUB_NOT_ENOUGH_DATA
+    assert ask_stub(rom, rl.FLASH_END, struct.pack("<I", 1))[2] == rl.STUB_BAD_DATA_LEN  # 128 bytes missing
+    assert rom.flash[:128] == b"\xff" * 128  # nothing refused was written
+    # A frame whose length field lies, a frame too large for the stub, a response instead of a request.
+    short = struct.pack("<BBHI", 0, rl.READ_REG, 8, 0) + struct.pack("<I", rl.MAGIC_REG)
+    assert rl.decode_stub_response(frames(rom.feed(rl.slip_encode(short)))[0])[3] == rl.STUB_BAD_DATA_LEN
+    huge = block(b"\0" * (rl.STUB_BLOCK_MAX + 1))
+    assert ask_stub(rom, rl.FLASH_DATA, huge, rl.checksum(huge[16:]))[2] == rl.STUB_BAD_DATA_LEN
+    echo = rl.slip_encode(struct.pack("<BBHI", 1, rl.READ_REG, 0, 0))
+    assert rl.decode_stub_response(frames(rom.feed(echo))[0])[3] == rl.STUB_INVALID_COMMAND
+    # Beyond the flash, a region not in whole sectors, commands a stub or an ESP32 does not have.
+    md5 = struct.pack("<IIII", 0, 65 * 1024, 0, 0)
+    assert ask_stub(rom, rl.SPI_FLASH_MD5, md5) == (0, b"", rl.STUB_FAILED_SPI_OP)  # no digest
+    assert ask_stub(rom, rl.ERASE_REGION, struct.pack("<II", 60 * 1024, 8192))[2] == rl.STUB_FAILED_SPI_OP
+    assert ask_stub(rom, rl.ERASE_REGION, struct.pack("<II", 100, 4096))[2] == rl.STUB_BAD_DATA_LEN
+    assert ask_stub(rom, rl.SYNC, b"\x07\x07")[2] == rl.STUB_BAD_DATA_LEN
+    assert ask_stub(rom, rl.READ_FLASH_SLOW, struct.pack("<II", 0, 16))[2] == rl.STUB_INVALID_COMMAND
+    assert ask_stub(rom, 0xEE)[2] == rl.STUB_INVALID_COMMAND
+    assert ask_stub(rom, rl.MEM_BEGIN, struct.pack("<IIII", 64, 1, 64, TEXT_AT))[2] == rl.STUB_NOT_IMPLEMENTED
+    assert "cannot run it" in rom.notes[-1]
+    assert ask_stub(rom, rl.READ_REG, struct.pack("<I", rl.MAGIC_REG))[0] == rl.ESP32_MAGIC  # still answers
+
+
+def test_esptool_names_the_stubs_error_codes():
+    from esptool.util import FatalError
+
+    rom = started_stub()
+    said = []
+    for op, data in ((rl.FLASH_DATA, block(b"\1" * 4)), (rl.FLASH_BEGIN, b"\0" * 16)) * 2 + ((0xEE, b""),):
+        raw = frames(rom.feed(rl.encode_request(op, data, 0)))[0]
+        said.append(str(FatalError.WithResult("Failed", raw[8:])))  # status bytes, as check_command reads
+    assert said[0] == "Failed (result was C600: Not in flash mode)"
+    assert said[2] == "Failed (result was C100: Bad data checksum)"
+    assert said[4] == "Failed (result was C300: Invalid command)"
+
+
+def test_stub_reports_a_corrupt_deflate_stream_on_the_next_request():
+    rom = started_stub()
+    assert ask_stub(rom, rl.FLASH_DEFL_BEGIN, struct.pack("<IIII", 4096, 1, 0x4000, 0))[2] == 0
+    junk = b"not zlib at all"
+    # Acknowledged before it is inflated, as the real stub does; the error answers what comes next.
+    assert ask_stub(rom, rl.FLASH_DEFL_DATA, block(junk), rl.checksum(junk))[2] == 0
+    assert ask_stub(rom, rl.FLASH_DEFL_END, struct.pack("<I", 1))[2] == rl.STUB_INFLATE_ERROR
+    assert ask_stub(rom, rl.FLASH_DEFL_END, struct.pack("<I", 1))[2] == rl.STUB_BAD_DATA_LEN  # none written
+    assert rom.flash[:4096] == b"\xff" * 4096
+    assert ask_stub(rom, rl.READ_REG, struct.pack("<I", rl.MAGIC_REG))[2] == 0
+
+
+def test_stub_refuses_compressed_data_beyond_what_flash_begin_announced():
+    rom = started_stub()
+    packed = zlib.compress(b"\x42" * 2000)
+    assert ask_stub(rom, rl.FLASH_DEFL_BEGIN, struct.pack("<IIII", 1000, 1, 0x4000, 0))[2] == 0
+    assert ask_stub(rom, rl.FLASH_DEFL_DATA, block(packed), rl.checksum(packed))[2] == 0
+    assert ask_stub(rom, rl.SPI_FLASH_MD5, struct.pack("<IIII", 0, 16, 0, 0))[2] == rl.STUB_TOO_MUCH_DATA
+    assert rom.flash[:1000] == b"\xff" * 1000
+
+
+def test_stub_erases_the_whole_flash_or_a_region():
+    rom = started_stub(64 * 1024)
+    rom.flash[:] = b"\0" * len(rom.flash)
+    assert ask_stub(rom, rl.ERASE_REGION, struct.pack("<II", 0x2000, 0x1000))[2] == 0
+    assert rom.flash[0x1FFF] == 0 and rom.flash[0x2000:0x3000] == b"\xff" * 0x1000 and rom.flash[0x3000] == 0
+    assert ask_stub(rom, rl.ERASE_FLASH)[2] == 0
+    assert rom.flash == b"\xff" * len(rom.flash)
+    assert rom.written == [(0x2000, 0x3000), (0, 64 * 1024)]
+
+
+def test_stub_read_flash_sends_packets_as_they_are_acknowledged_then_their_md5():
+    rom = started_stub(64 * 1024)
+    rom.flash[:] = bytes(range(256)) * 256
+    want = bytes(rom.flash[0x100 : 0x100 + 10000])
+    replies = stub_replies(rom, rl.READ_FLASH, struct.pack("<IIII", 0x100, 10000, 4096, 64))
+    assert replies[0] == (rl.READ_FLASH, 0, b"", 0) and replies[1:] == [want[:4096]]  # one packet in flight
+    got = replies[1]
+    while len(got) < 10000:
+        (packet,) = frames(rom.feed(rl.slip_encode(struct.pack("<I", len(got)))))
+        got += packet
+    assert got == want
+    (digest,) = frames(rom.feed(rl.slip_encode(struct.pack("<I", len(got)))))
+    assert digest == hashlib.md5(want).digest()
+    assert ask_stub(rom, rl.READ_REG, struct.pack("<I", rl.MAGIC_REG))[2] == 0  # requests again
+
+
+def test_stub_read_flash_beyond_the_flash_stops_there_and_says_so_next():
+    rom = started_stub(64 * 1024)
+    replies = stub_replies(rom, rl.READ_FLASH, struct.pack("<IIII", 60 * 1024, 8192, 4096, 64))
+    assert replies[0][3] == 0 and len(replies[1]) == 4096
+    assert rom.feed(rl.slip_encode(struct.pack("<I", 4096))) == b""  # the next packet is past the end
+    assert ask_stub(rom, rl.READ_REG, struct.pack("<I", rl.MAGIC_REG))[2] == rl.STUB_FAILED_SPI_OP
+    assert ask_stub(rom, rl.READ_REG, struct.pack("<I", rl.MAGIC_REG))[2] == 0
+
+
+def test_stub_takes_spi_setup_registers_and_a_new_baud_rate():
+    rom = started_stub(4 * 1024 * 1024)
+    assert ask_stub(rom, rl.SPI_ATTACH, struct.pack("<I", 0))[2] == 0
+    assert ask_stub(rom, rl.SPI_ATTACH, struct.pack("<II", 0, 0))[2] == rl.STUB_BAD_DATA_LEN  # the ROM's form
+    params = struct.pack("<IIIIII", 0, 4 * 1024 * 1024, 64 * 1024, 4096, 256, 0xFFFF)
+    assert ask_stub(rom, rl.SPI_SET_PARAMS, params)[2] == 0
+    usr2 = struct.pack("<IIII", 0x3FF42024, (7 << 28) | 0x9F, 0xFFFFFFFF, 0)
+    run = struct.pack("<IIII", 0x3FF42000, 1 << 18, 0xFFFFFFFF, 0)
+    assert ask_stub(rom, rl.WRITE_REG, usr2 + run)[2] == 0  # two writes in one request
+    assert ask_stub(rom, rl.READ_REG, struct.pack("<I", 0x3FF42080))[0] >> 16 == 0x16  # 4 MB
+    assert ask_stub(rom, rl.WRITE_REG, b"\0" * 10)[2] == rl.STUB_NOT_ENOUGH_DATA
+    assert ask_stub(rom, rl.CHANGE_BAUDRATE, struct.pack("<II", 460800, 115200))[2] == 0
+    assert rom.stub.baudrate == 460800
+    assert rom.feed(rl.encode_request(rl.RUN_USER_CODE)) == b"" and rom.reboot  # no answer: the app runs
+
+
+def test_flash_end_asking_for_a_reboot_leaves_the_stub_for_the_rom():
+    rom = started_stub()
+    # esptool's --after no-reset with a stub: an empty FLASH_BEGIN, then FLASH_END 0 (reboot).
+    assert ask_stub(rom, rl.FLASH_BEGIN, struct.pack("<IIIII", 0, 0, 0x4000, 0, 0))[2] == 0
+    assert ask_stub(rom, rl.FLASH_END, struct.pack("<I", 0))[2] == 0
+    assert rom.stub is None and "ROM bootloader" in rom.notes[-1] and not rom.written
+    replies = frames(rom.feed(rl.encode_request(rl.SYNC, b"\x07\x07\x12\x20" + b"\x55" * 32)))
+    assert len(replies) == 8 and rl.decode_response(replies[0])[1] == rl.SYNC_VALUE  # the ROM again
+    assert ask(rom, rl.ERASE_FLASH)[2:] == (1, rl.INVALID_MESSAGE)
