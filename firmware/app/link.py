@@ -234,8 +234,8 @@ class Link:
                 self.next = (i + 1) % len(ids)
                 ids[i] = cid
             self.results[i] = text
-        if events:
-            return head + ', "events": [' + ", ".join(events) + "]}"
+        if events:  # one string made, not three
+            return '%s, "events": [%s]}' % (head, events[0] if len(events) == 1 else ", ".join(events))
         return text
 
     def remembered(self, cid):

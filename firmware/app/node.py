@@ -237,7 +237,6 @@ class Node:
         if r is None or not r.changes:
             return None
         changes = r.changes
-        r.changes = []
         out = [] if inside else None
         for name, on, cause in changes:
             if log.level <= 1:  # info: the line is made only when it is printed
@@ -248,6 +247,7 @@ class Node:
                     out.append(e)
                 else:
                     self.send(e)
+        changes.clear()  # the same list again: no new one for every change
         return out
 
     # ---- sensors
@@ -435,7 +435,7 @@ class Node:
                     self.flush = True  # the backlog goes at once
                     self.wake.set()
                 elif act == "command":
-                    val = self.command(*val)
+                    val = self.command(val[0], val[1], val[2])  # no *val: it builds its args on the heap
                     if val:
                         await ws.send(val)
                 elif act == "reply":  # a remembered result, or an error: straight back
