@@ -149,7 +149,8 @@ def _app(opt, mp, cp, mp_exe):
             echo[runtime] = statistics.median(m) if m else None
 
             def echo_now(runtime=runtime):
-                args = ("rtt", server.port, 32, APP_ECHO_COUNT, opt.warmup, 1, 0)
+                # Timed as the commands are: one message in flight, each sent when the last came back.
+                args = ("echo", server.port, 32, APP_ECHO_COUNT, opt.warmup)
                 r = run_script(runtime, args, mp_exe if runtime == "micropython" else None)
                 return report.medians([r], "client")[0]
 

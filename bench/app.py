@@ -121,6 +121,7 @@ def command_rtt(runtime, count=1000, warmup=100, growth=0, echo=None, rounds=ROU
                 times, echoes, ratios = [], [], []
                 for _ in range(rounds):
                     e = echo()
+                    _commands(server, warmup)  # as the echo run warms up: the machine idled meanwhile
                     t = _commands(server, max(1, count // rounds))
                     times += t
                     echoes.append(e)
@@ -227,6 +228,13 @@ def report(results, echo_us):
                 "  %-11s per round (%d commands after an echo run of the client): %s; the ratio: their median"
                 % (runtime, r["round_count"], " ".join("%.2fx" % x for x in r["ratios"]))
             )
+            table = echo_us.get(runtime)
+            if table:
+                lines.append(
+                    "  %-11s (the echo is the client's alone, one message after the other, as the commands"
+                    " go; interleaved with the floors, the client's table has %.0f us: %.2fx)"
+                    % (runtime, table, r["median_us"] / table)
+                )
         if "growth_bytes" in r:
             g = r["growth_bytes"]
             lines.append(

@@ -1,12 +1,14 @@
 """The measuring script: MicroPython (MICROPYPATH=firmware:.frozen), CPython (PYTHONPATH=firmware).
 
 Usage: mp_client.py rtt PORT SIZE COUNT WARMUP CLIENT(0|1) RX_BUFFER_SIZE(0: no such variant)
+       mp_client.py echo PORT SIZE COUNT WARMUP
        mp_client.py growth PORT SIZE COUNT WARMUP DRIVER(client|core)
        mp_client.py mask
 Prints one JSON object. Round trips of every variant (floor: raw frames over a blocking socket;
 afloor: raw frames over asyncio; core: ws.protocol over a blocking socket; client: ws.client;
 client_rx: ws.client with a larger rx_buffer_size) are interleaved message by message, so all
-see the same machine noise.
+see the same machine noise. echo: ws.client's round trips alone, one message after the other, as
+the application bench times its commands (its reference: the client's plain echo).
 """
 
 import asyncio
@@ -154,6 +156,25 @@ async def allocations(floor, afloor, core, ws, wsrx, msg, count):
     return result
 
 
+async def echo(port, size, count, warmup):
+    """ws.client's plain echo: one message in flight, each sent when the previous echo came."""
+    from ws.client import connect
+
+    msg = make_text(size)
+    ws = await connect("ws://127.0.0.1:%d/" % port)
+    times = [0] * count
+    for i in range(-warmup, count):
+        t0 = ticks()
+        await ws.send(msg)
+        r = await ws.recv()
+        t1 = ticks()
+        if i >= 0:
+            times[i] = elapsed(t1, t0)
+        _check(r, msg)
+    await ws.close()
+    return {"runtime": RUNTIME, "size": size, "count": count, "tick_ns": TICK_NS, "times": {"client": times}}
+
+
 async def growth(port, size, count, warmup, driver):
     """gc.mem_alloc() after gc.collect(), at the start, every tenth and at the end."""
     msg = make_text(size)
@@ -238,6 +259,8 @@ def main(argv):
         port, size, count, warmup = int(argv[2]), int(argv[3]), int(argv[4]), int(argv[5])
         if mode == "rtt":
             out = asyncio.run(rtt(port, size, count, warmup, argv[6] == "1", int(argv[7])))
+        elif mode == "echo":
+            out = asyncio.run(echo(port, size, count, warmup))
         elif mode == "growth":
             out = asyncio.run(growth(port, size, count, warmup, argv[6]))
         else:
