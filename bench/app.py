@@ -2,9 +2,10 @@
 
 A simulated board runs the real firmware (python -m simulator, with a world and a config) against a
 scripted protocol server on 127.0.0.1 (tests/host/protoserver.py). The server sends relay.set
-commands one after the other and times each until the board's result arrives; the median and p99
-are compared with the plain echo round trip of the same runtime's WebSocket client, measured
-earlier in the same `make bench` run. On MicroPython, the heap the board reports (after a
+commands one after the other and times each until the board's result arrives, in rounds: before
+each, the same runtime's WebSocket client times its plain echo (one message in flight, as the
+commands go) and the round's ratio is its median over that echo's; the verdict is the median of
+the rounds' ratios. On MicroPython, the heap the board reports (after a
 collection, through the status command) every 1000 of 10,000 commands gives the growth along its
 trend, and a binary search over the application's heap finds the smallest one in which the board
 comes online and answers 200 commands without a MemoryError or a reset: once with the firmware as
