@@ -146,6 +146,16 @@ def _ballast(board):
         simwifi.radio(False)
     except ImportError:
         pass
+    try:  # the chip's own state and every GPIO's (registers on the chip), likewise
+        import machine
+        import simchip
+
+        b = simchip.simboard.board()
+        simchip.chip(b)
+        for gpio in machine._GPIOS:
+            simchip.pin(b, gpio)
+    except (ImportError, AttributeError):
+        pass
     try:
         board.ballast = heaproom.set_aside(int(want), names=True)
     except MemoryError as e:

@@ -46,9 +46,13 @@ class Chip:
 
 
 class PinState:
-    """What one GPIO is doing; lives in board().pins[gpio]."""
+    """What one GPIO is doing; lives in board().pins[gpio]. A reset clears it in place (registers:
+    on the chip no memory comes or goes)."""
 
     def __init__(self):
+        self.clear()
+
+    def clear(self):
         self.mode = None  # None after reset (not driving), else IN, OUT or OPEN_DRAIN
         self.pull = None
         self.out = 0  # the output register
@@ -217,8 +221,9 @@ def on_reset(cause):
         st.trigger = 0
         kept = cause == simboard.SOFT_RESET or (st.hold and cause != simboard.PWRON_RESET)
         if not kept:
-            del b.pins[gpio]
-            if st.driven is not None:
+            driven = st.driven
+            st.clear()
+            if driven is not None:
                 b.world.output_changed(gpio, None)
 
 
