@@ -124,7 +124,8 @@ def status(node, p, cid):
 def config_get(node, p, cid):
     from app import config
 
-    return {"config": config.redacted(node.cfg), "hash": node.hash}
+    cfg, _, _, _, digest = config.load()  # config.json as the board has it: what it runs
+    return {"config": config.redacted(cfg), "hash": digest}
 
 
 def config_set(node, p, cid):
@@ -133,12 +134,13 @@ def config_set(node, p, cid):
         raise AppError("bad_params", 'changes must be an object such as {"intervals.telemetry": 30}')
     from app import config
 
-    cfg = config.apply_set(node.cfg, config.load()[1], changes)
+    cfg, board, _, _, _ = config.load()
+    cfg = config.apply_set(cfg, board, changes)
     try:
         node.save_json("config.json", cfg)
     except OSError as e:
         raise AppError("io_error", "cannot write config.json: %s" % e)
-    node.cfg = cfg
+    node.keep_config(cfg)
     node.hash = config.file_hash("config.json")
     lvl = cfg.get("log_level")
     if lvl in log.LEVELS:

@@ -81,7 +81,7 @@ def readings():
 def config():
     from app import config as c
 
-    _show(c.redacted(_node().cfg))
+    _show(c.redacted(c.load()[0]))  # config.json as the board has it: what it runs
 
 
 def net():

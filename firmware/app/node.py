@@ -40,6 +40,7 @@ WDT_MS = 30000
 REPL_WDT_MS = 86400000  # a day
 RX_BUFFER = 512  # the server's messages are small; a larger frame streams through it
 NODE = None  # the running node, for the console commands
+_KEPT = ("device_id", "server", "token", "wifi", "watchdog")  # what the node reads of cfg after setup
 
 
 def _jitter(ms):
@@ -97,6 +98,12 @@ class Node:
         self.wdt = None
         if not self.safe:
             self._setup(pin)
+        self.keep_config(cfg)
+
+    def keep_config(self, cfg):
+        """Keep of cfg what the running node reads again (connecting, the watchdog); config.get and
+        config.set read config.json again: the relays' and sensors' specs have done their work."""
+        self.cfg = {k: cfg[k] for k in _KEPT if k in cfg}
 
     def _setup(self, pin):
         from app.relays import Relays
@@ -191,6 +198,8 @@ class Node:
                     from app import bootguard
 
                     bootguard.good()
+                    del bootguard
+                    _forget("bootguard")
                 except (ImportError, OSError) as e:
                     log.warn("boot", "cannot clear the reboot counter: %s" % e)
             r = self.relays
@@ -596,19 +605,25 @@ def _rssi(w):
         return None
 
 
-def main():
-    """Load the config, build the node and run it for ever (the board's main.py calls this)."""
+def _forget(name):
+    # Drop module app.<name>, done with for now: its functions and globals leave the heap (it is
+    # imported again, from the flash, if it is needed again).
     import sys
 
+    import app
+
+    sys.modules.pop("app." + name, None)
+    if hasattr(app, name):
+        delattr(app, name)
+
+
+def main():
+    """Load the config, build the node and run it for ever (the board's main.py calls this)."""
     from app import config
 
     cfg, board, errors, warnings, h = config.load()
     del config  # its checks are done: give its heap back (config.set imports it again)
-    sys.modules.pop("app.config", None)
-    import app
-
-    if hasattr(app, "config"):
-        del app.config
+    _forget("config")
     for w in warnings:
         log.warn("config", w)
     for e in errors:
@@ -618,6 +633,8 @@ def main():
         from app import bootguard
 
         count, safe = bootguard.boot_state()
+        del bootguard
+        _forget("bootguard")  # the tick loop imports it again once this boot has proved stable
         if safe:
             log.error("boot", "safe mode: %d rapid reboots; network and console only, relays off" % count)
     except (ImportError, OSError, AttributeError):
@@ -631,7 +648,7 @@ def main():
     gc.collect()
     who = cfg.get("device_id") or "unconfigured"
     log.info("app", "%s on %s, firmware %s, reset %s" % (who, board.get("name"), FIRMWARE, n.reset))
-    board = errors = warnings = None  # this frame lives as long as the board runs: keep nothing
+    cfg = board = errors = warnings = None  # this frame lives as long as the board runs: keep nothing
     try:
         asyncio.run(n.main())
     except KeyboardInterrupt:

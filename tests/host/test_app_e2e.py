@@ -160,7 +160,10 @@ def test_every_command_method_is_answered(tmp_path, runtime, server, running):
     assert c["config"]["token"] == "***" and c["config"]["wifi"][0]["password"] == "***"
     h = server.call("config.set", {"changes": {"intervals.telemetry": 30, "relays.pump.max_on_s": 60}})
     assert h["ok"] and h["result"]["hash"] != c["hash"], h
-    assert server.call("config.get")["result"]["config"]["intervals"]["telemetry"] == 30
+    c2 = server.call("config.get")["result"]  # config.json as written, with its hash
+    assert c2["config"]["intervals"]["telemetry"] == 30 and c2["hash"] == h["result"]["hash"]
+    assert [r["max_on_s"] for r in c2["config"]["relays"] if r["name"] == "pump"] == [60]
+    assert c2["config"]["token"] == "***" and c2["config"]["device_id"] == "dev-1"
     assert server.call("log.level", {"level": "debug"})["result"] == {"level": "debug"}
     r = server.call("reboot")
     assert r["result"] == {"rebooting": True}
@@ -168,6 +171,7 @@ def test_every_command_method_is_answered(tmp_path, runtime, server, running):
         lambda: len(server.hellos) >= 2 and server.hellos[-1], what="the hello after the reboot"
     )
     assert hello["reset"] == "hard"
+    assert hello["config"] == h["result"]["hash"]  # it boots with what config.set wrote
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
