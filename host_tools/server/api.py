@@ -211,6 +211,9 @@ class Api:
             sub.task = asyncio.ensure_future(sub.run())
             async for _ in ws:  # browsers have nothing to say; this waits for the close
                 pass
+        except ConnectionResetError:  # the browser left before its snapshot: nothing to report
+            # (aiohttp's writing of this reply meets the closed connection too, and says nothing)
+            return web.Response(status=499, reason="Client Closed Request")
         finally:
             server.live.discard(sub)
             if sub.task is not None:

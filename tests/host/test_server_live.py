@@ -103,3 +103,36 @@ def test_the_dashboard_files_are_served_at_the_root(tmp_path):
             assert st == 200  # /api still answers, static files do not hide it
 
     run(main())
+
+
+def test_a_browser_that_leaves_before_the_snapshot_costs_no_traceback(tmp_path, caplog):
+    # The upgrade is sent on a raw socket that closes at once: the server's snapshot then meets
+    # a closed connection, which is the browser's business, not an error of the server's.
+    import asyncio
+    import base64
+    import logging
+    import os
+
+    async def main():
+        async with Running(tmp_path) as s:
+            for i in range(20):
+                s.add("d%d" % i)
+            for _ in range(5):
+                r, w = await asyncio.open_connection("127.0.0.1", s.port)
+                key = base64.b64encode(os.urandom(16)).decode()
+                request = (
+                    "GET /api/live?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                ) % (OPERATOR, key)
+                w.write(request.encode())
+                await w.drain()
+                w.transport.abort()  # gone before the 101 and the snapshot
+            await asyncio.sleep(0.5)
+            ws, first = await s.live()  # the server still serves the next browser
+            assert len(first["devices"]) == 20
+            await ws.close()
+
+    with caplog.at_level(logging.DEBUG):
+        run(main())
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert errors == [], [r.getMessage() for r in errors]
