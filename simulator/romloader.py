@@ -234,16 +234,23 @@ class RomLoader:
         self._write = [offset, end, 0, block, zlib.decompressobj() if inflate else None]
         return None
 
-    def _data(self, data, chk):
+    def _block(self, data, chk, expected):
+        # A FLASH_DATA or MEM_DATA block as the ROM checks it: (payload, None) or (None, its error).
         size, seq = struct.unpack("<II", data[:8])
         payload = data[16 : 16 + size]
-        if self._write is None or len(payload) != size:
-            return INVALID_MESSAGE
+        if expected is None or len(payload) != size:
+            return None, INVALID_MESSAGE
         if checksum(payload) != chk & 0xFF:
-            return BAD_CHECKSUM
+            return None, BAD_CHECKSUM
+        if seq != expected:
+            return None, FAILED
+        return payload, None
+
+    def _data(self, data, chk):
         w = self._write
-        if seq != w[2]:
-            return FAILED
+        payload, error = self._block(data, chk, w and w[2])
+        if error:
+            return error
         if w[4] is not None:
             try:
                 payload = w[4].decompress(payload)
@@ -290,15 +297,11 @@ class RomLoader:
         return None
 
     def _mem_data(self, data, chk):
-        size, seq = struct.unpack("<II", data[:8])
-        payload = data[16 : 16 + size]
-        if self._mem is None or len(payload) != size:
-            return INVALID_MESSAGE
-        if checksum(payload) != chk & 0xFF:
-            return BAD_CHECKSUM
-        segment, expected, block = self._mem
-        if seq != expected:
-            return FAILED
+        payload, error = self._block(data, chk, self._mem and self._mem[1])
+        if error:
+            return error
+        segment, _, block = self._mem
+        size = len(payload)
         if size > block or len(segment[1]) + size > segment[2]:
             return RAM_SIZE_ERR  # more than MEM_BEGIN announced
         segment[1] += payload
