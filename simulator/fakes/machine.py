@@ -164,8 +164,10 @@ class Pin:
         if handler is not _UNSET or trigger is not _UNSET or wake is not None:
             b = _board()
             st = _chip.pin(b, self._id)
-            st.handler = None if handler is _UNSET else handler
-            st.trigger = 0 if st.handler is None else (3 if trigger is _UNSET else trigger)
+            handler = None if handler is _UNSET else handler
+            _chip.set_handler(
+                b, self._id, st, handler, 0 if handler is None else (3 if trigger is _UNSET else trigger)
+            )
             st.irq_pin = self
             st.last = _chip.level(b, self._id, st)
         return _PinIRQ(self)

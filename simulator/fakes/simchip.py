@@ -43,6 +43,7 @@ class Chip:
         self.pending = []  # (handler, arg) held while IRQs are disabled
         self.wake_reason = 0
         self.servicing = False
+        self.irq_gpios = ()  # the GPIOs whose pin has an IRQ handler (set_handler keeps it)
 
 
 class PinState:
@@ -90,6 +91,14 @@ def level(b, gpio, st):
     if wire is None:  # floating: the pull resistor decides
         return 1 if st.pull == PULL_UP else 0
     return 1 if wire else 0
+
+
+def set_handler(b, gpio, st, handler, trigger):
+    """Give a pin its IRQ handler (None: none) and trigger; service() looks only at such pins."""
+    st.handler = handler
+    st.trigger = trigger
+    c = chip(b)
+    c.irq_gpios = tuple(g for g in b.pins if b.pins[g].handler is not None)
 
 
 def sense(b, gpio, st):
@@ -177,12 +186,8 @@ def service():
             if c.timers:
                 for timer in list(c.timers.values()):
                     timer._fire_if_due(t)
-        pins = b.pins
-        for st in pins.values():
-            if st.handler is not None:  # a handler may add pins: go over a copy
-                for gpio in [g for g in pins if pins[g].handler is not None]:
-                    sense(b, gpio, pins[gpio])
-                break
+        for gpio in c.irq_gpios:  # a tuple: a handler may set handlers
+            sense(b, gpio, b.pins[gpio])
     finally:
         c.servicing = False
 
@@ -205,6 +210,7 @@ def on_reset(cause):
         b.machine = None
     c = chip(b)
     c.timers = {}
+    c.irq_gpios = ()  # every handler goes below
     c.irq_enabled = True
     c.pending = []
     c.wake_reason = 0
