@@ -19,10 +19,13 @@ from app.errors import AppError
 VERSION = 1
 BATCH = 20
 _SEQ_BLOCK = 1000
+# Bytes of remembered results: one of up to 120 bytes stays for at least the 15 after it, so the
+# last 16 relay commands' results are there (about 80 bytes each with the reference server's ids).
+REMEMBER = 2048
 
 
 class Link:
-    def __init__(self, seq, seq_block=None, outbox=200, remember=16):
+    def __init__(self, seq, seq_block=None, outbox=200, remember=REMEMBER):
         self.seq = seq  # the next reading's number
         self.reserved = seq  # numbers below this are covered by the persisted reservation
         self.seq_block = seq_block  # callable(next_start): persists a new reservation
@@ -33,12 +36,12 @@ class Link:
         self.dropped_total = 0
         self.acked = 0
         self.utc = None  # UTC ms at uptime 0, once known
-        # The last `remember` results in a ring made at boot: ids[i] the command id, results[i]
-        # its result JSON. A dict would grow its table at run time, when the heap may have no
-        # block of that size left; `in` and index() over a list of ids run in C.
-        self.ids = [None] * remember
-        self.results = [None] * remember
-        self.next = 0
+        # The latest results, in a ring of bytes made at boot: each is '\n' and its text after
+        # _HEAD (its id first), the next one or a zero byte after it. No object per result and
+        # no hole it leaves in the heap; a lookup is a search in C. A newer result that cuts
+        # into an older one starts where that one's '\n' was, so the rest of it is never found.
+        self.mem = bytearray(remember)
+        self.at = 0  # where the next one goes
         self.welcomed = False
         self.lease = None  # ms, from the welcome
 
@@ -225,27 +228,51 @@ class Link:
         not in the one remembered: a repeat must not report a change twice."""
         head = _result(cid, value, error)
         text = head + "}"
-        ids = self.ids
-        if ids:
-            if cid in ids:
-                i = ids.index(cid)
-            else:  # a new id takes the oldest slot
-                i = self.next
-                self.next = (i + 1) % len(ids)
-                ids[i] = cid
-            self.results[i] = text
+        self._keep(text)
         if events:  # one string made, not three
             return '%s, "events": [%s]}' % (head, events[0] if len(events) == 1 else ", ".join(events))
         return text
 
+    def _keep(self, text):
+        b = text.encode()
+        n = len(b) - len(_HEAD) + 1
+        mem = self.mem
+        size = len(mem)
+        if n > size:  # larger than the ring (a large config.get, which only reads): not kept
+            return
+        p = self.at
+        if p + n > size:  # the end of the ring keeps its older results; this one starts over
+            p = 0
+        mem[p] = 10
+        mem[p + 1 : p + n] = memoryview(b)[len(_HEAD) :]
+        p += n
+        if p < size and mem[p] != 10:
+            mem[p] = 0  # the rest of a result this one cut into
+        self.at = p
+
     def remembered(self, cid):
-        """The result JSON of command cid if it is one of the last `remember`, else None."""
-        ids = self.ids
-        return self.results[ids.index(cid)] if cid in ids else None
+        """The result JSON of command cid if it is still in the ring, else None (the newest if
+        the id came twice)."""
+        mem = self.mem
+        key = ("\n%s, " % json.dumps(cid)).encode()
+        i = mem.rfind(key, 0, self.at)
+        if i < 0:
+            i = mem.rfind(key, self.at)
+            if i < 0:
+                return None
+        end = len(mem)
+        for stop in (b"\n", b"\0"):
+            j = mem.find(stop, i + 1)
+            if 0 <= j < end:
+                end = j
+        return _HEAD + str(memoryview(mem)[i + 1 : end], "utf-8")
 
 
 def result(cid, value=None, error=None):
     return _result(cid, value, error) + "}"
+
+
+_HEAD = '{"type": "result", "id": '  # how _result's texts start: not kept in the ring
 
 
 def _result(cid, value, error):

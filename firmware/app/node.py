@@ -131,7 +131,8 @@ class Node:
             except AppError as e:
                 log.error("sensors", "%s: %s" % (d.name, e.message))
                 continue
-            self.sensors.append([d, {}, 0, spec.get("filters")])
+            f = spec.get("filters") or None  # none: its values go as read, with no chain at all
+            self.sensors.append([d, f and {}, 0, f])
 
     def now(self):
         t = ticks_ms()
@@ -314,12 +315,13 @@ class Node:
         for q, unit in d.quantities:
             v = values.get(q)
             if v is not None:
-                c = chains.get(q)
-                if c is None:
-                    from app.filters import Chain
+                if chains is not None:
+                    c = chains.get(q)
+                    if c is None:
+                        from app.filters import Chain
 
-                    c = chains[q] = Chain(s[3])
-                v = c.push(v, t)
+                        c = chains[q] = Chain(s[3])
+                    v = c.push(v, t)
                 if v is not None:
                     out.append([q, v, unit])
         self.last[d.name] = values

@@ -165,17 +165,62 @@ def test_commands_are_parsed_and_a_repeated_id_gets_the_remembered_result():
     assert json.loads(accepted("c1")) == {"type": "accepted", "id": "c1"}
 
 
-def test_only_the_last_results_are_remembered():
-    link = Link(1, remember=2)
-    for cid in ("a", "b", "c"):
-        link.done(cid, {"n": cid})
+def test_the_latest_results_are_remembered_in_a_ring_of_bytes():
+    # The reference server's ids ("c-" and 16 hex digits) and results of varied sizes up to
+    # 120 bytes in the ring: the last 16 are always there, each exactly as it was sent, and
+    # any id the ring still finds gives its own newest result, never a piece of another.
+    link = Link(1)
+    sent = {}
+    order = []  # a MicroPython dict keeps no order
+    x = 12345
+    for i in range(300):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF  # the same sizes on both runtimes
+        cid = "c-%016x" % (x * 7919 + i)
+        text = link.done(cid, {"relay": "heater", "on": bool(i & 1), "pad": "x" * (x % 32)})
+        assert len(text) - len('{"type": "result", "id": ') + 1 <= 120
+        sent[cid] = text
+        order.append(cid)
+        for old in order[-16:]:
+            assert link.remembered(old) == sent[old]
+        for old in order[:-16:7]:
+            got = link.remembered(old)
+            assert got is None or got == sent[old]
+    assert link.remembered(order[0]) is None  # long gone
+
+
+def test_a_result_given_again_for_an_id_replaces_the_one_remembered():
+    link = Link(1, remember=120)
+    link.done("a", {"n": 1})
+    link.done("b", {"n": 2})
+    link.done("a", {"n": 3})  # cuts into the first "a", then "b" is the older
+    assert json.loads(link.remembered("a"))["result"] == {"n": 3}
+    assert json.loads(link.remembered("b"))["result"] == {"n": 2}
+
+
+def test_a_result_cut_by_a_newer_one_is_forgotten_whole():
+    link = Link(1, remember=100)
+    link.done("a", {"n": "a"})  # 39 bytes of the ring: 0-39
+    link.done("b", {"n": "b"})  # 39-78
+    link.done("c", {"n": "c"})  # no room at the end: it starts over, in place of "a"
     assert link.remembered("a") is None
     assert json.loads(link.remembered("b"))["result"] == {"n": "b"}
     assert json.loads(link.remembered("c"))["result"] == {"n": "c"}
-    link.done("b", {"n": "b2"})  # the same id again: replaced in place, nothing else forgotten
-    assert json.loads(link.remembered("b"))["result"] == {"n": "b2"} and link.remembered("c")
-    link.done("d", {})
-    assert link.remembered("b") is None and link.remembered("c") and link.remembered("d")
+    link.done("d", {"n": 1})  # 37 bytes from 39: the first part of "b"
+    assert link.remembered("b") is None
+    assert json.loads(link.remembered("d"))["result"] == {"n": 1}  # ends where it ends, not in "b"
+    assert json.loads(link.remembered("c"))["result"] == {"n": "c"}
+    link.done("e", {"n": "c" * 10})  # 48: starts over again, over "c" and into "d"
+    assert link.remembered("c") is None and link.remembered("d") is None
+    assert json.loads(link.remembered("e"))["result"] == {"n": "c" * 10}
+
+
+def test_a_result_larger_than_the_ring_is_sent_but_not_remembered():
+    link = Link(1, remember=100)
+    link.done("a", {"n": 1})
+    big = link.done("big", {"text": "y" * 200})
+    assert json.loads(big)["result"] == {"text": "y" * 200}
+    assert link.remembered("big") is None  # a repeat runs again: only config.get gets that large
+    assert json.loads(link.remembered("a"))["result"] == {"n": 1}
 
 
 def test_the_events_a_command_caused_go_with_its_result_but_not_with_a_repeat():
