@@ -22,6 +22,7 @@ _SEQ_BLOCK = 1000
 # Bytes of remembered results: one of up to 120 bytes stays for at least the 15 after it, so the
 # last 16 relay commands' results are there (about 80 bytes each with the reference server's ids).
 REMEMBER = 2048
+_SLOTS = 32  # and at most this many
 
 
 class Link:
@@ -38,10 +39,14 @@ class Link:
         self.utc = None  # UTC ms at uptime 0, once known
         # The latest results, in a ring of bytes made at boot: each is '\n' and its text after
         # _HEAD (its id first), the next one or a zero byte after it. No object per result and
-        # no hole it leaves in the heap; a lookup is a search in C. A newer result that cuts
-        # into an older one starts where that one's '\n' was, so the rest of it is never found.
+        # no hole it leaves in the heap. A newer result that cuts into an older one starts where
+        # that one's '\n' was, so the rest of it is never found. Each of the last _SLOTS results
+        # has a slot: a byte of its id's hash in tags (searched in C) and its offset in offs.
         self.mem = bytearray(remember)
         self.at = 0  # where the next one goes
+        self.tags = bytearray(_SLOTS)
+        self.offs = bytearray(2 * _SLOTS)
+        self.slot = 0  # the next slot
         self.welcomed = False
         self.lease = None  # ms, from the welcome
 
@@ -228,12 +233,12 @@ class Link:
         not in the one remembered: a repeat must not report a change twice."""
         head = _result(cid, value, error)
         text = head + "}"
-        self._keep(text)
+        self._keep(cid, text)
         if events:  # one string made, not three
             return '%s, "events": [%s]}' % (head, events[0] if len(events) == 1 else ", ".join(events))
         return text
 
-    def _keep(self, text):
+    def _keep(self, cid, text):
         b = text.encode()
         n = len(b) - len(_HEAD) + 1
         mem = self.mem
@@ -245,6 +250,11 @@ class Link:
             p = 0
         mem[p] = 10
         mem[p + 1 : p + n] = memoryview(b)[len(_HEAD) :]
+        i = self.slot
+        self.slot = (i + 1) % _SLOTS
+        self.tags[i] = hash(cid) & 255
+        self.offs[2 * i] = p & 255
+        self.offs[2 * i + 1] = p >> 8
         p += n
         if p < size and mem[p] != 10:
             mem[p] = 0  # the rest of a result this one cut into
@@ -253,19 +263,31 @@ class Link:
     def remembered(self, cid):
         """The result JSON of command cid if it is still in the ring, else None (the newest if
         the id came twice)."""
+        tags = self.tags
+        h = hash(cid) & 255
+        i = tags.find(h)
+        if i < 0:  # a new id, almost always: no need to format it for a search
+            return None
         mem = self.mem
+        offs = self.offs
         key = ("\n%s, " % json.dumps(cid)).encode()
-        i = mem.rfind(key, 0, self.at)
-        if i < 0:
-            i = mem.rfind(key, self.at)
-            if i < 0:
-                return None
+        found = None
+        age = _SLOTS
+        while i >= 0:  # the slots whose tag is that byte: the newest that still holds cid
+            o = offs[2 * i] | offs[2 * i + 1] << 8
+            a = (self.slot - 1 - i) % _SLOTS
+            if a < age and mem.find(key, o, o + len(key)) == o:
+                found = o
+                age = a
+            i = tags.find(h, i + 1)
+        if found is None:
+            return None
         end = len(mem)
         for stop in (b"\n", b"\0"):
-            j = mem.find(stop, i + 1)
+            j = mem.find(stop, found + 1)
             if 0 <= j < end:
                 end = j
-        return _HEAD + str(memoryview(mem)[i + 1 : end], "utf-8")
+        return _HEAD + str(memoryview(mem)[found + 1 : end], "utf-8")
 
 
 def result(cid, value=None, error=None):

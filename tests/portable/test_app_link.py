@@ -214,6 +214,31 @@ def test_a_result_cut_by_a_newer_one_is_forgotten_whole():
     assert json.loads(link.remembered("e"))["result"] == {"n": "c" * 10}
 
 
+def test_ids_whose_hashes_share_the_byte_the_board_indexes_get_their_own_results():
+    seen = {}
+    pair = None
+    for i in range(1000):  # two ids with the same low byte of hash(): some come by quickly
+        cid = "c-%d" % i
+        tag = hash(cid) & 255
+        if tag in seen:
+            pair = (seen[tag], cid)
+            break
+        seen[tag] = cid
+    link = Link(1)
+    link.done(pair[0], {"n": 0})
+    assert link.remembered(pair[1]) is None  # its tag is there, its id is not
+    link.done(pair[1], {"n": 1})
+    assert json.loads(link.remembered(pair[0]))["result"] == {"n": 0}
+    assert json.loads(link.remembered(pair[1]))["result"] == {"n": 1}
+
+
+def test_at_most_32_results_are_remembered_however_small():
+    link = Link(1)
+    for i in range(40):
+        link.done("c%d" % i, {})  # 26 bytes each: 40 fit in the ring, not in the slots
+    assert [i for i in range(40) if link.remembered("c%d" % i)] == list(range(8, 40))
+
+
 def test_a_result_larger_than_the_ring_is_sent_but_not_remembered():
     link = Link(1, remember=100)
     link.done("a", {"n": 1})
