@@ -37,6 +37,7 @@ BACKOFF_MIN = 1000
 REFUSED_MS = 300000  # 401/403 and protocol version: nothing will change soon
 WELCOME_MS = 10000
 WDT_MS = 30000
+RESTART_MS = 1000  # a failed task's pause before it starts again
 REPL_WDT_MS = 86400000  # a day
 RX_BUFFER = 512  # the server's messages are small; a larger frame streams through it
 NODE = None  # the running node, for the console commands
@@ -157,83 +158,91 @@ class Node:
 
     async def main(self):
         if self.cfg.get("server") and self.cfg.get("device_id"):
-            asyncio.create_task(self.guard("link", self.link_loop))
+            asyncio.create_task(self.link_loop())
         else:
             log.error("link", "no server or device_id in config.json: staying offline")
         if self.sensors:
-            asyncio.create_task(self.guard("sensors", self.sensor_loop))
-        await self.guard("tick", self.tick_loop)
+            asyncio.create_task(self.sensor_loop())
+        await self.tick_loop()
 
-    async def guard(self, name, loop):
-        # A task that dies of a bug or a MemoryError starts again; five in a row reboot the board.
-        fails = 0
-        while True:
-            t = self.now()
-            try:
-                await loop()
-            except Exception as e:
-                fails = fails + 1 if self.now() - t < STABLE_MS else 1
-                log.error(name, "task failed (%d): %r" % (fails, e))
-                if fails >= 5:
-                    machine.reset()
-                gc.collect()
-                await asyncio.sleep_ms(1000)
+    async def crashed(self, name, e, fails, began):
+        """Task `name` failed with e, its loop having begun at uptime `began`; it starts again after
+        RESTART_MS. Returns its count of failures in a row: five, each within a minute of the
+        loop's start, reboot the board. The loops catch their own failures: no frame of a guard
+        around each, for as long as it runs."""
+        gc.collect()  # what the failed loop held is garbage now
+        fails = fails + 1 if self.now() - began < STABLE_MS else 1
+        log.error(name, "task failed (%d): %r" % (fails, e))
+        if fails >= 5:
+            machine.reset()
+        await asyncio.sleep_ms(RESTART_MS)
+        return fails
 
     async def tick_loop(self):
-        wdt = self.wdt = machine.WDT(timeout=WDT_MS) if self.cfg.get("watchdog", True) else None
-        good_at = STABLE_MS
+        fails = 0
         while True:
-            t = ticks_ms()
-            await asyncio.sleep_ms(100)
-            self.lag = max(0, ticks_diff(ticks_ms(), t) - 100)
-            self.lag_max = max(self.lag, self.lag_max)
-            if wdt:
-                wdt.feed()
-            now = self.now()
-            free = gc.mem_free()
-            if free < self.heap_min:
-                self.heap_min = free
-            if good_at and now >= good_at:
-                good_at = 0
-                try:
-                    from app import bootguard
+            began = self.now()
+            try:
+                wdt = self.wdt = machine.WDT(timeout=WDT_MS) if self.cfg.get("watchdog", True) else None
+                good_at = STABLE_MS
+                while True:
+                    t = ticks_ms()
+                    await asyncio.sleep_ms(100)
+                    self.lag = max(0, ticks_diff(ticks_ms(), t) - 100)
+                    self.lag_max = max(self.lag, self.lag_max)
+                    if wdt:
+                        wdt.feed()
+                    now = self.now()
+                    free = gc.mem_free()
+                    if free < self.heap_min:
+                        self.heap_min = free
+                    if good_at and now >= good_at:
+                        good_at = 0
+                        try:
+                            from app import bootguard
 
-                    bootguard.good()
-                    del bootguard
-                    _forget("bootguard")
-                except (ImportError, OSError) as e:
-                    log.warn("boot", "cannot clear the reboot counter: %s" % e)
-            r = self.relays
-            if r is not None:
-                t = ticks_ms()  # relays run on ticks; `now` is the uptime
-                r.tick(t)
-                self._relay_events(now)
-                silent = now - self.heard > (self.link.lease or self.lease_ms)
-                if silent and self.link_up:
-                    self.link_up = False
-                    log.warn(
-                        "lease",
-                        "no sign of the server for %d s: relays follow on_link_loss"
-                        % ((now - self.heard) // 1000),
-                    )
-                    r.link(t, False)
-                elif not silent and not self.link_up:
-                    self.link_up = True
-                    r.link(t, True)
-            ws = self.ws
-            if ws is not None and self.link.welcomed and self.link.due(now, self.hold):
-                self.flush = True
-                self.wake.set()
-            if ws is not None:
-                lr = getattr(ws, "last_received", None)  # pongs count as signs of life
-                if lr is not None:
-                    self.heard = max(self.heard, now - ticks_diff(self.t0, lr))
-                if self.hello_at is not None and not self.link.welcomed and now - self.hello_at > WELCOME_MS:
-                    log.warn("link", "no welcome within %d s: reconnecting" % (WELCOME_MS // 1000))
-                    self._drop(ws)
-                elif self.wlan is not None and not self.wlan.isconnected():
-                    log.warn("wifi", "Wi-Fi lost")
-                    self._drop(ws)
+                            bootguard.good()
+                            del bootguard
+                            _forget("bootguard")
+                        except (ImportError, OSError) as e:
+                            log.warn("boot", "cannot clear the reboot counter: %s" % e)
+                    r = self.relays
+                    if r is not None:
+                        t = ticks_ms()  # relays run on ticks; `now` is the uptime
+                        r.tick(t)
+                        self._relay_events(now)
+                        silent = now - self.heard > (self.link.lease or self.lease_ms)
+                        if silent and self.link_up:
+                            self.link_up = False
+                            log.warn(
+                                "lease",
+                                "no sign of the server for %d s: relays follow on_link_loss"
+                                % ((now - self.heard) // 1000),
+                            )
+                            r.link(t, False)
+                        elif not silent and not self.link_up:
+                            self.link_up = True
+                            r.link(t, True)
+                    ws = self.ws
+                    if ws is not None and self.link.welcomed and self.link.due(now, self.hold):
+                        self.flush = True
+                        self.wake.set()
+                    if ws is not None:
+                        lr = getattr(ws, "last_received", None)  # pongs count as signs of life
+                        if lr is not None:
+                            self.heard = max(self.heard, now - ticks_diff(self.t0, lr))
+                        if (
+                            self.hello_at is not None
+                            and not self.link.welcomed
+                            and now - self.hello_at > WELCOME_MS
+                        ):
+                            log.warn("link", "no welcome within %d s: reconnecting" % (WELCOME_MS // 1000))
+                            self._drop(ws)
+                        elif self.wlan is not None and not self.wlan.isconnected():
+                            log.warn("wifi", "Wi-Fi lost")
+                            self._drop(ws)
+            except Exception as e:  # a bug or a MemoryError: the loop starts again
+                fails = await self.crashed("tick", e, fails, began)
 
     def _drop(self, ws):
         self.ws = None
@@ -263,18 +272,24 @@ class Node:
     # ---- sensors
 
     async def sensor_loop(self):
+        fails = 0
         while True:
-            now = self.now()
-            due = None
-            for s in self.sensors:
-                if s[2] <= now:
-                    await self.read_sensor(s)
-                    s[2] = self.now() + s[0].interval_ms
-                if due is None or s[2] < due:
-                    due = s[2]
-            wait = due - self.now()
-            if wait > 0:
-                await asyncio.sleep_ms(min(wait, 1000))
+            began = self.now()
+            try:
+                while True:
+                    now = self.now()
+                    due = None
+                    for s in self.sensors:
+                        if s[2] <= now:
+                            await self.read_sensor(s)
+                            s[2] = self.now() + s[0].interval_ms
+                        if due is None or s[2] < due:
+                            due = s[2]
+                    wait = due - self.now()
+                    if wait > 0:
+                        await asyncio.sleep_ms(min(wait, 1000))
+            except Exception as e:  # a bug or a MemoryError: the loop starts again
+                fails = await self.crashed("sensors", e, fails, began)
 
     async def sample(self, d):
         """Read driver d now: ({quantity: value}, None) or (None, AppError)."""
@@ -367,53 +382,48 @@ class Node:
         return False
 
     async def link_loop(self):
-        from ws.client import ConnectionClosed, HandshakeError, WebSocketError, connect
-
-        backoff = BACKOFF_MIN
-        url = self.cfg["server"]
-        headers = {
-            "Authorization": "Bearer " + self.cfg.get("token", ""),
-            "X-Device-Id": self.cfg["device_id"],
-        }
+        fails = 0
         while True:
-            delay = _jitter(backoff)
-            if await self.wifi():
-                self.state = "connecting"
-                start = self.now()
-                try:
-                    ws = await connect(
-                        url,
-                        headers=headers,
-                        ping_interval=self.keepalive,
-                        ping_timeout=self.keepalive,
-                        close_timeout=2,
-                        rx_buffer_size=RX_BUFFER,
-                    )
-                except HandshakeError as e:
-                    if e.status in (401, 403):
-                        log.error(
-                            "link",
-                            "the server refused this device (%s %s): check device_id and token in config.json"
-                            % (e.status, e.reason),
-                        )
-                        delay = REFUSED_MS
-                    elif e.status in (429, 503) and e.retry_after is not None:
-                        log.warn("link", "server busy (%s): retry after %d s" % (e.status, e.retry_after))
-                        delay = e.retry_after * 1000
-                    else:
-                        log.warn("link", "handshake failed: %s" % e)
-                except (OSError, WebSocketError) as e:
-                    log.warn("link", "cannot connect to %s: %s" % (url, e))
-                else:
-                    delay = await self.session(ws, ConnectionClosed, WebSocketError) or delay
-                    if self.now() - start >= STABLE_MS:
-                        backoff = BACKOFF_MIN
-                        delay = _jitter(backoff)
-            self.state = "waiting"
-            log.info("link", "reconnecting in %d.%d s" % (delay // 1000, delay % 1000 // 100))
-            await asyncio.sleep_ms(delay)
-            backoff = min(backoff * 2, self.backoff_max)
-            self.reconnects += 1
+            began = self.now()
+            try:
+                from ws.client import ConnectionClosed, HandshakeError, WebSocketError, connect
+
+                backoff = BACKOFF_MIN
+                url = self.cfg["server"]
+                headers = {
+                    "Authorization": "Bearer " + self.cfg.get("token", ""),
+                    "X-Device-Id": self.cfg["device_id"],
+                }
+                while True:
+                    delay = _jitter(backoff)
+                    if await self.wifi():
+                        self.state = "connecting"
+                        start = self.now()
+                        try:
+                            ws = await connect(
+                                url,
+                                headers=headers,
+                                ping_interval=self.keepalive,
+                                ping_timeout=self.keepalive,
+                                close_timeout=2,
+                                rx_buffer_size=RX_BUFFER,
+                            )
+                        except HandshakeError as e:
+                            delay = _refused(e) or delay
+                        except (OSError, WebSocketError) as e:
+                            log.warn("link", "cannot connect to %s: %s" % (url, e))
+                        else:
+                            delay = await self.session(ws, ConnectionClosed, WebSocketError) or delay
+                            if self.now() - start >= STABLE_MS:
+                                backoff = BACKOFF_MIN
+                                delay = _jitter(backoff)
+                    self.state = "waiting"
+                    log.info("link", "reconnecting in %d.%d s" % (delay // 1000, delay % 1000 // 100))
+                    await asyncio.sleep_ms(delay)
+                    backoff = min(backoff * 2, self.backoff_max)
+                    self.reconnects += 1
+            except Exception as e:  # a bug or a MemoryError: the loop starts again
+                fails = await self.crashed("link", e, fails, began)
 
     async def session(self, ws, ConnectionClosed, WebSocketError):
         """One connection from hello to its end; returns a delay in ms for a refusal, else None."""
@@ -598,6 +608,23 @@ class Node:
             "loop_lag_max_ms": self.lag_max,
             "errors": log.recent,
         }
+
+
+def _refused(e):
+    # A handshake the server refused (HandshakeError e): how long to wait (ms) when the answer
+    # says, else None (the usual backoff).
+    if e.status in (401, 403):
+        log.error(
+            "link",
+            "the server refused this device (%s %s): check device_id and token in config.json"
+            % (e.status, e.reason),
+        )
+        return REFUSED_MS
+    if e.status in (429, 503) and e.retry_after is not None:
+        log.warn("link", "server busy (%s): retry after %d s" % (e.status, e.retry_after))
+        return e.retry_after * 1000
+    log.warn("link", "handshake failed: %s" % e)
+    return None
 
 
 def _rssi(w):
