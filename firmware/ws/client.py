@@ -97,13 +97,18 @@ class WebSocket:
         return self.exc is None and self._p.state == _OPEN
 
     def _lost(self, exc):
-        # The connection is over: exc is what the application gets from now on.
+        # The connection is over: exc is what the application gets from now on. The keepalive
+        # task ends too: asleep until its next ping, it would hold this connection's buffers.
         if self.exc is None:
             self.exc = exc
         try:
             self.sock.close()
         except OSError:
             pass
+        k = self.coro
+        if k is not None:
+            self.coro = None
+            k.cancel()
 
     def _try(self, data):
         # Write what the socket takes now: None when all of data went, else the rest.
@@ -210,6 +215,7 @@ class WebSocket:
             await asyncio.sleep(timeout)
             if self.exc is None and ticks_diff(self.last_received, sent) < 0:
                 # Dead: declare it so, and wake the task blocked in recv().
+                self.coro = None  # this task ends here: _lost need not cancel it
                 self._lost(
                     ConnectionClosed(
                         1006, "keepalive: nothing received within %s s of a ping" % timeout, False
@@ -245,9 +251,6 @@ class WebSocket:
                 t = ticks_ms()
                 while self.task is not None and ticks_diff(ticks_ms(), t) < self.close_timeout * 1000:
                     await asyncio.sleep(0.01)
-        if self.coro is not None:
-            self.coro.cancel()
-            self.coro = None
         self._lost(ConnectionClosed(p.close_code or code, p.close_reason or reason))
 
 

@@ -139,6 +139,32 @@ def test_end_of_stream_is_1006_and_send_after_close_raises():
         assert e2.code == 1006
 
 
+def _keepalive_after(chunks):
+    # A connection with a keepalive task (a ping a minute) whose peer ends it with chunks:
+    # whether that task is over by the time recv() has raised, and what the client holds.
+    ws, s = _open(chunks)
+
+    async def go():
+        keep = ws.coro = asyncio.create_task(ws._keep_alive(60, 60))
+        await asyncio.sleep(0)  # it sleeps until its first ping
+        try:
+            await ws.recv()
+        except ConnectionClosed:
+            pass
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return keep.done()
+
+    return _run(go()), ws.coro
+
+
+def test_the_keepalive_task_ends_with_the_connection():
+    # Asleep until its next ping it would hold the closed connection (its buffers) that long:
+    # a board reconnecting meanwhile would need room for two.
+    assert _keepalive_after([]) == (True, None)  # the end of the stream
+    assert _keepalive_after([b"\x88\x02\x03\xe9"]) == (True, None)  # the server's close frame
+
+
 def test_close_sends_close_frame_and_waits_for_the_peer():
     ws, s = _open([b"\x88\x02\x03\xe8"])
     _run(ws.close(1000, "done"))
