@@ -17,7 +17,11 @@ import json
 from app.errors import AppError
 
 VERSION = 1
-BATCH = 20
+BATCH = 10  # unsent readings that make telemetry due at once
+# The readings of one telemetry message: about this many bytes (10 or so). A message is made
+# whole and copied into the connection's send buffer, which keeps the size of the largest frame:
+# several smaller messages need no large block of heap.
+BATCH_BYTES = 1024
 _SEQ_BLOCK = 1000
 # Bytes of remembered results: one of up to 120 bytes stays for at least the 15 after it, so the
 # last 16 relay commands' results are there (about 80 bytes each with the reference server's ids).
@@ -94,11 +98,13 @@ class Link:
         if not self.welcomed:
             return None
         out = []
+        size = 0
         for r in self.box:
             if r[0] > self.sent:
                 out.append('{"seq": %d, %s, %s' % (r[0], self.stamp(r[1]), r[2]))
                 self.sent = r[0]
-                if len(out) == BATCH:
+                size += len(out[-1])
+                if size >= BATCH_BYTES:
                     break
         if not out and not self.dropped:
             return None
@@ -231,16 +237,19 @@ class Link:
         """Remember and return the result message of command cid (value or (code, message)).
         events, JSON objects of the relay changes the command caused, go in the text returned,
         not in the one remembered: a repeat must not report a change twice."""
-        head = _result(cid, value, error)
-        text = head + "}"
-        self._keep(cid, text)
-        if events:  # one string made, not three
-            return '%s, "events": [%s]}' % (head, events[0] if len(events) == 1 else ", ".join(events))
-        return text
+        if not events:
+            text = _result(cid, value, error, "}")
+            self._keep(cid, text, "")
+            return text
+        head = _result(cid, value, error, "")
+        self._keep(cid, head, "}")
+        return '%s, "events": [%s]}' % (head, events[0] if len(events) == 1 else ", ".join(events))
 
-    def _keep(self, cid, text):
-        b = text.encode()
-        n = len(b) - len(_HEAD) + 1
+    def _keep(self, cid, text, end):
+        # Into the ring: text after _HEAD, then end. No copy of text on MicroPython, where a
+        # str shows its bytes to memoryview (a status result is over 600 bytes).
+        b = _utf8(text)
+        n = len(b) - len(_HEAD) + 1 + len(end)
         mem = self.mem
         size = len(mem)
         if n > size:  # larger than the ring (a large config.get, which only reads): not kept
@@ -249,7 +258,9 @@ class Link:
         if p + n > size:  # the end of the ring keeps its older results; this one starts over
             p = 0
         mem[p] = 10
-        mem[p + 1 : p + n] = memoryview(b)[len(_HEAD) :]
+        mem[p + 1 : p + n - len(end)] = memoryview(b)[len(_HEAD) :]
+        if end:
+            mem[p + n - 1] = 125  # }
         i = self.slot
         self.slot = (i + 1) % _SLOTS
         self.tags[i] = hash(cid) & 255
@@ -291,21 +302,31 @@ class Link:
 
 
 def result(cid, value=None, error=None):
-    return _result(cid, value, error) + "}"
+    return _result(cid, value, error, "}")
 
 
 _HEAD = '{"type": "result", "id": '  # how _result's texts start: not kept in the ring
+try:
+    memoryview("")
+    _utf8 = memoryview  # MicroPython: a str's UTF-8 bytes, without a copy
+except TypeError:  # CPython
+    _utf8 = str.encode
 
 
-def _result(cid, value, error):
-    # The result message without its closing brace, formatted around the values: no dict for
-    # the envelope, and no slice to open it again for events (a str slice is a new string).
+def _result(cid, value, error, end):
+    # The result message, formatted around the values and ending with `end`: no dict for the
+    # envelope, and no copy to add the closing brace or the events.
     if error is None:
-        return '{"type": "result", "id": %s, "ok": true, "result": %s' % (json.dumps(cid), json.dumps(value))
-    return '{"type": "result", "id": %s, "ok": false, "error": {"code": %s, "message": %s}' % (
+        return '{"type": "result", "id": %s, "ok": true, "result": %s%s' % (
+            json.dumps(cid),
+            json.dumps(value),
+            end,
+        )
+    return '{"type": "result", "id": %s, "ok": false, "error": {"code": %s, "message": %s}%s' % (
         json.dumps(cid),
         json.dumps(error[0]),
         json.dumps(error[1]),
+        end,
     )
 
 

@@ -39,7 +39,7 @@ WELCOME_MS = 10000
 WDT_MS = 30000
 RESTART_MS = 1000  # a failed task's pause before it starts again
 REPL_WDT_MS = 86400000  # a day
-RX_BUFFER = 512  # the server's messages are small; a larger frame streams through it
+RX_BUFFER = 256  # the server's messages are small (a command about 150 B); a larger frame streams through
 NODE = None  # the running node, for the console commands
 _KEPT = ("device_id", "server", "token", "wifi", "watchdog")  # what the node reads of cfg after setup
 
@@ -399,6 +399,7 @@ class Node:
                     if await self.wifi():
                         self.state = "connecting"
                         start = self.now()
+                        gc.collect()  # the last connection's blocks are free again for this one's
                         try:
                             ws = await connect(
                                 url,

@@ -63,13 +63,29 @@ def test_catching_up_is_batched_and_everything_unacked_is_sent_again_after_a_rec
     for i in range(45):
         link.reading(i, "air", [["temperature", float(i), "C"]])
     batches = sent(link)
-    assert [len(b["readings"]) for b in batches] == [20, 20, 5]
+    assert [len(b["readings"]) for b in batches] == [10, 10, 10, 10, 5]  # about 1 KiB each
     assert link.received('{"type": "ack", "seq": 30}', 2000) == ("ack", 30)
     assert link.unacked() == 15
     assert sent(link) == []  # nothing new on this connection
     online(link)  # reconnected
     again = sent(link)
     assert [r["seq"] for b in again for r in b["readings"]] == list(range(31, 46))
+
+
+def test_a_telemetry_message_holds_about_a_kilobyte_of_readings_at_most():
+    # Long readings: fewer of them to a message, so no message needs a large block of heap.
+    link = online(Link(1))
+    for i in range(30):
+        link.reading(i, "greenhouse-north-air", [["temperature", 20.5, "C"], ["humidity", 55.25, "%"]])
+    texts = []
+    while True:
+        t = link.telemetry()
+        if t is None:
+            break
+        texts.append(t)
+    seqs = [r["seq"] for t in texts for r in json.loads(t)["readings"]]
+    assert seqs == list(range(1, 31))  # each once, in order
+    assert len(texts) > 2 and max(len(t) for t in texts) < 1024 + 200
 
 
 def test_the_welcome_acks_what_the_server_already_stored():
@@ -239,6 +255,21 @@ def test_at_most_32_results_are_remembered_however_small():
     assert [i for i in range(40) if link.remembered("c%d" % i)] == list(range(8, 40))
 
 
+def test_results_with_text_beyond_ascii_are_remembered_whole():
+    link = Link(1, remember=200)
+    ev = link.relay_event(2000, "Lüfter", True, "command", inside=True)
+    sent = json.loads(link.done("c1", {"relay": "Lüfter", "on": True}, events=[ev]))
+    assert sent["events"][0]["relay"] == "Lüfter"
+    link.done("c2", error=("unknown_relay", "no relay 'Küche'"))
+    assert json.loads(link.remembered("c1")) == {
+        "type": "result",
+        "id": "c1",
+        "ok": True,
+        "result": {"relay": "Lüfter", "on": True},
+    }
+    assert json.loads(link.remembered("c2"))["error"]["message"] == "no relay 'Küche'"
+
+
 def test_a_result_larger_than_the_ring_is_sent_but_not_remembered():
     link = Link(1, remember=100)
     link.done("a", {"n": 1})
@@ -329,11 +360,11 @@ def test_telemetry_is_due_when_the_oldest_unsent_reading_waited_or_a_batch_is_fu
     assert not link.due(4500, 1000) and link.due(5000, 1000)
     sent(link)
     assert not link.due(9000, 1000)  # everything went
-    for i in range(19):
+    for i in range(9):
         link.reading(9000, "air", [["temperature", 20.0, "C"]])
     assert not link.due(9000, 1000)
     link.reading(9000, "air", [["temperature", 20.0, "C"]])
-    assert link.due(9000, 1000)  # a full batch of 20 goes at once
+    assert link.due(9000, 1000)  # a full batch of 10 goes at once
 
 
 def test_a_full_outbox_costs_about_200_bytes_a_reading_on_the_board():
