@@ -8,7 +8,8 @@ commands go) and the round's ratio is its median over that echo's; the verdict i
 the rounds' ratios. On MicroPython, the heap the board reports (after a
 collection, through the status command) every 1000 of 10,000 commands gives the growth along its
 trend, and a binary search over the application's heap finds the smallest one in which the board
-comes online and answers 200 commands without a MemoryError or a reset: once with the firmware as
+comes online, answers 200 commands and rides out two server restarts (reconnecting, answering
+again) without a MemoryError, a task restart or a reset: once with the firmware as
 .mpy files on the flash (their code in the heap, as `make deploy` leaves it) and once with it in a
 ROMFS image (the code stays in flash, as with a ROMFS partition or frozen modules).
 """
@@ -47,6 +48,7 @@ GROWTH_STEP = 500  # commands between two free-heap samples: 11 samples over 10,
 GROWTH_TOLERANCE = 160
 ROUNDS = 5  # rounds of commands, each next to an echo measurement of its own
 WARM_S = 12.0  # the growth is measured from this long after the hello: two readings of each sensor
+RESTARTS = 2  # server restarts a board must ride out in the smallest-heap search
 
 
 def _board(tmp, runtime, server, heap=None, name="board", romfs=False):
@@ -169,7 +171,12 @@ def growth_trend(series):
     return round(-statistics.median(slopes) * (len(series) - 1)) if slopes else 0
 
 
-def _works(tmp, heap_kib, n=200, romfs=False):
+def _works(tmp, heap_kib, n=200, romfs=False, restarts=RESTARTS):
+    """Whether a board with this application heap comes online, answers n commands and a
+    sensors.read, then, `restarts` times, sees the server restart, reconnects and answers
+    n // 4 commands, a sensors.read and a status: with no MemoryError, no task restarted, no
+    reset. A reconnect needs room the running board does not (dialling and the handshake load
+    their code, a new connection its buffers), in a heap that has had time to fragment."""
     server = ProtoServer({"bench-1": TOKEN}).start()
     name = "heap%d%s" % (heap_kib, "r" if romfs else "")
     dev = _board(tmp, "micropython", server, "%dk" % heap_kib, name=name, romfs=romfs)
@@ -177,8 +184,18 @@ def _works(tmp, heap_kib, n=200, romfs=False):
         server.wait_online(timeout=20)
         _commands(server, n)
         server.call("sensors.read", {}, timeout=20)
+        for _ in range(restarts):
+            port = server.port
+            server.stop()  # the board's connection drops (1001)
+            time.sleep(0.3)
+            server = ProtoServer({"bench-1": TOKEN}, port=port).start()
+            server.wait_online(timeout=30)
+            _commands(server, n // 4)
+            server.call("sensors.read", {}, timeout=20)
+            if not server.call("status", timeout=20)["ok"]:
+                return False
         out = dev.output()
-        return "MemoryError" not in out and out.count("rst:") == 1
+        return "MemoryError" not in out and "task failed" not in out and out.count("rst:") == 1
     except (AssertionError, RuntimeError, TimeoutError, ConnectionClosed):
         return False  # a board short of heap may never answer, or drop the connection
     finally:

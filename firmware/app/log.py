@@ -10,7 +10,7 @@ LEVELS = ("debug", "info", "warning", "error")
 _TAG = ("DEBUG", "INFO", "WARN", "ERROR")
 level = 1
 recent = []
-_KEEP = 8
+_KEEP = 4  # lines kept for the status: each about 100 B for as long as it is kept
 _start = ticks_ms()
 clock = None  # the application's non-wrapping uptime in ms, once it runs
 

@@ -399,6 +399,8 @@ class Node:
                     if await self.wifi():
                         self.state = "connecting"
                         start = self.now()
+                        if not self.running:  # no command is waiting for its end (a task)
+                            _forget("commands")  # room to connect; the next command loads it again
                         gc.collect()  # the last connection's blocks are free again for this one's
                         try:
                             ws = await connect(

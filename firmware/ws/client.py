@@ -98,13 +98,14 @@ class WebSocket:
 
     def _lost(self, exc):
         # The connection is over: exc is what the application gets from now on. The keepalive
-        # task ends too: asleep until its next ping, it would hold this connection's buffers.
+        # task ends too: asleep until its next ping, it would hold this connection's objects.
         if self.exc is None:
             self.exc = exc
         try:
             self.sock.close()
         except OSError:
             pass
+        self._p.release()  # its buffers go to the next connection
         k = self.coro
         if k is not None:
             self.coro = None

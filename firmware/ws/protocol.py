@@ -218,6 +218,9 @@ def check_close_code(code):
 # ---- the protocol ------------------------------------------------------------------------------
 
 
+_spare = [None, None]  # the receive and send buffers of the last connection released
+
+
 class ClientProtocol:
     """One client connection's protocol state. Limits are public attributes, in bytes.
 
@@ -252,9 +255,28 @@ class ClientProtocol:
         # count hold the handshake's state (ws.handshake).
         self.data = start(self, host, port, resource, **options)  # for data_to_send()
         n = self.rx_buffer_size
-        self.buf = bytearray(n if n > 256 else 256)  # receive buffer; a control frame always fits
-        self.buffer = memoryview(self.buf)
-        self.out_buf = memoryview(bytearray(16 + 256))  # send buffer, grows to the largest frame
+        if n < 256:
+            n = 256  # a control frame always fits
+        buf = _spare[0]  # a closed connection's buffers (release) are this one's
+        if buf is None or len(buf) != n:
+            buf = bytearray(n)
+        else:
+            _spare[0] = None
+        self.buf = buf  # receive buffer
+        self.buffer = memoryview(buf)
+        buf = _spare[1]
+        _spare[1] = None
+        self.out_buf = buf or memoryview(bytearray(16 + 256))  # send buffer, grows to the largest frame
+
+    def release(self):
+        """The connection is over: nothing is parsed or sent any more, and the next ClientProtocol
+        made gets its buffers. A board that reconnects then needs no new blocks for them in a
+        heap that has fragmented meanwhile. ws.client calls this when a connection ends."""
+        self.state = _CLOSED
+        if self.buf is not None:  # once: a second call must not hand them out again
+            _spare[0] = self.buf
+            _spare[1] = self.out_buf
+            self.buf = self.buffer = self.out_buf = None
 
     # ---- input -------------------------------------------------------------------------------
 

@@ -49,15 +49,15 @@ def run_sensor_loop(read_sensor, now=None):
         await read_sensor(len(calls))
 
     n.read_sensor = read
-    machine, pause = node.machine, node.RESTART_MS
-    node.machine, node.RESTART_MS = Machine(), 5
+    machine, pause, keep = node.machine, node.RESTART_MS, log._KEEP
+    node.machine, node.RESTART_MS, log._KEEP = Machine(), 5, 10
     del log.recent[:]
     try:
         asyncio.run(n.sensor_loop())
     except (Stop, Reboot) as e:
         ended = type(e).__name__
     finally:
-        node.machine, node.RESTART_MS = machine, pause
+        node.machine, node.RESTART_MS, log._KEEP = machine, pause, keep
     return len(calls), ended, [line.split("ERROR ")[1] for line in log.recent]
 
 

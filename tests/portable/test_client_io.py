@@ -165,6 +165,31 @@ def test_the_keepalive_task_ends_with_the_connection():
     assert _keepalive_after([b"\x88\x02\x03\xe9"]) == (True, None)  # the server's close frame
 
 
+def test_a_new_connection_takes_the_buffers_of_the_one_that_ended():
+    # A board that reconnects needs no new blocks of heap for them.
+    ws, s = _open([])
+    rx, tx = ws._p.buf, ws._p.out_buf
+    try:
+        _run(ws.recv())  # the end of the stream
+    except ConnectionClosed:
+        pass
+    ws2, s2 = _open([b"\x81\x02hi"])
+    assert ws2._p.buf is rx and ws2._p.out_buf is tx
+    ws._lost(ConnectionClosed(1006, "again"))  # the first connection ends once more
+    ws3, s3 = _open([])
+    assert ws3._p.buf is not rx and ws3._p.out_buf is not tx  # not handed out twice
+    assert _run(ws2.recv()) == "hi"
+
+    async def late():
+        await ws.recv()
+
+    try:
+        _run(late())  # the first one parses nothing any more
+        raise AssertionError("recv after the end did not raise")
+    except ConnectionClosed as e:
+        assert e.code == 1006
+
+
 def test_close_sends_close_frame_and_waits_for_the_peer():
     ws, s = _open([b"\x88\x02\x03\xe8"])
     _run(ws.close(1000, "done"))
