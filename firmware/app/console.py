@@ -2,7 +2,8 @@
 
 They work on the node main.py started (after Ctrl-C the REPL shares its state) and print plain
 lines a person reads on a serial console:
-  status()                      heap, uptime, reset cause, Wi-Fi, link, outbox, dropped, loop lag
+  status()                      heap, uptime, reset cause, Wi-Fi, link, outbox, dropped, loop lag,
+                                and the last warning and error lines
   relays()                      every relay's state
   relay('pump', 'on'|'off'|'toggle'|'pulse', ms=1000)
   readings()                    the last value (or error) of every sensor
@@ -36,6 +37,8 @@ def _show(d, indent=""):
 
 def status():
     _show(_node().status())
+    for line in log.recent:
+        print(line)
 
 
 def relays():

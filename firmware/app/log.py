@@ -9,8 +9,9 @@ from compat import ticks_diff, ticks_ms
 LEVELS = ("debug", "info", "warning", "error")
 _TAG = ("DEBUG", "INFO", "WARN", "ERROR")
 level = 1
-recent = []
-_KEEP = 4  # lines kept for the status: each about 100 B for as long as it is kept
+recent = []  # the last warning and error lines, for the console's status()
+_KEEP = 4  # each about 100 B for as long as it is kept
+count = 0  # warning and error lines since boot
 _start = ticks_ms()
 clock = None  # the application's non-wrapping uptime in ms, once it runs
 
@@ -31,6 +32,8 @@ def log(lvl, module, msg):
     line = "[%6d.%03d] %s %s: %s" % (ms // 1000, ms % 1000, _TAG[lvl], module, msg)
     print(line)
     if lvl >= 2:
+        global count
+        count += 1
         recent.append(line)
         if len(recent) > _KEEP:
             recent.pop(0)

@@ -37,9 +37,10 @@ BACKOFF_MIN = 1000
 REFUSED_MS = 300000  # 401/403 and protocol version: nothing will change soon
 WELCOME_MS = 10000
 WDT_MS = 30000
+TIGHT_HEAP = 40 * 1024  # free after setup below which the heap is collected early (main)
 RESTART_MS = 1000  # a failed task's pause before it starts again
 REPL_WDT_MS = 86400000  # a day
-RX_BUFFER = 256  # the server's messages are small (a command about 150 B); a larger frame streams through
+RX_BUFFER = 512  # the server's messages are small; a larger frame streams through it
 NODE = None  # the running node, for the console commands
 _KEPT = ("device_id", "server", "token", "wifi", "watchdog")  # what the node reads of cfg after setup
 
@@ -413,7 +414,9 @@ class Node:
                             )
                         except HandshakeError as e:
                             delay = _refused(e) or delay
-                        except (OSError, WebSocketError) as e:
+                        except WebSocketError as e:  # its message names the host and the cause
+                            log.warn("link", str(e))
+                        except OSError as e:
                             log.warn("link", "cannot connect to %s: %s" % (url, e))
                         else:
                             delay = await self.session(ws, ConnectionClosed, WebSocketError) or delay
@@ -609,7 +612,8 @@ class Node:
             "dropped": self.link.dropped_total,
             "loop_lag_ms": self.lag,
             "loop_lag_max_ms": self.lag_max,
-            "errors": log.recent,
+            "warnings": log.count,  # warning and error lines since boot, and the last one
+            "last_warning": log.recent[-1] if log.recent else None,
         }
 
 
@@ -678,6 +682,14 @@ def main():
         log.set_level(lvl)
     n = Node(cfg, board, errors, h, safe)
     gc.collect()
+    free = gc.mem_free()
+    if free < TIGHT_HEAP:
+        # Little room: collect after every quarter of it is allocated rather than when it is all
+        # gone. Garbage that waits for a full heap leaves the objects that stay (a connection's,
+        # code loaded again) scattered between its holes: a reconnect then finds no block of a
+        # few hundred bytes in kilobytes free. Each collection takes a few milliseconds, so a
+        # roomy heap is left to collect when it is full.
+        gc.threshold(free // 4)
     who = cfg.get("device_id") or "unconfigured"
     log.info("app", "%s on %s, firmware %s, reset %s" % (who, board.get("name"), FIRMWARE, n.reset))
     cfg = board = errors = warnings = None  # this frame lives as long as the board runs: keep nothing

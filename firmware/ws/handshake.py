@@ -229,6 +229,7 @@ async def _upgrade_to(s, target, opts):
 
     host, port, resource, secure = target
     opt = opts.pop
+    p = None
     try:
         p = protocol.ClientProtocol(
             host,
@@ -256,6 +257,8 @@ async def _upgrade_to(s, target, opts):
     except (OSError, ValueError) as e:
         # MicroPython reports certificate failures as ValueError/OSError on the first I/O.
         s.close()
+        if p is not None:
+            p.release()  # its buffers go to the next attempt
         if secure:
             raise protocol.TLSError("TLS handshake failed: %s" % (str(e).strip() or repr(e),))
         if isinstance(e, ValueError):
@@ -266,6 +269,8 @@ async def _upgrade_to(s, target, opts):
         raise error
     except BaseException:
         s.close()
+        if p is not None:
+            p.release()
         raise
     if interval:  # keepalive pings every ping_interval s, dead after ping_timeout s (default: the same)
         ws.coro = asyncio.create_task(ws._keep_alive(interval, interval if timeout is None else timeout))
