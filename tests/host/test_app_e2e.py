@@ -322,8 +322,8 @@ def test_a_board_with_64_kib_of_heap_rides_out_server_restarts(tmp_path, server,
         server.stop()
         dev.wait_for(r"WARN link: (connection closed|connection lost)", after=at)
         server.start()
-        server.wait(lambda: len(server.hellos) >= restart + 2, what="the board's hello after the restart")
-        for i in range(25):
+        server.wait(lambda n=restart + 2: len(server.hellos) >= n, what="the board's hello after the restart")
+        for _ in range(25):
             assert server.call("relay.toggle", {"relay": "fan"})["ok"]
         assert server.call("sensors.read")["ok"]
         st = server.call("status")["result"]
