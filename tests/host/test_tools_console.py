@@ -108,6 +108,26 @@ def test_a_session_sees_logs_sends_status_and_captures_to_a_file(app_board, tmp_
     assert STAMPED_LOG.search(saved) and re.search(r"\d\d:\d\d:\d\d\.\d\d\d device +sim-0001", saved)
 
 
+def test_the_repl_console_commands_on_the_running_application(app_board):
+    # What the person at the serial console types after Ctrl-C: from app.console import *.
+    app_board.wait_console(b"WARN link:")  # nobody at the server's address: a warning to report
+    app_board.wait_console(b"sensors: air ")  # and a reading of the air sensor
+    out = boardio.mpremote(
+        app_board.path,
+        "resume",
+        "exec",
+        "from app.console import *\nconfig()\nprint('--')\nstatus()\nprint('--')\nreadings()\nrelays()",
+    )
+    cfg, st, rest = out.split("--\n")
+    assert re.search(r"^device_id +sim-0001$", cfg, re.M) and re.search(r"^token +\*\*\*$", cfg, re.M)
+    assert "tomatoes42" not in cfg and "offline-demo" not in cfg  # the secrets stay on the board
+    assert re.search(r"^heap_free +\d+$", st, re.M) and re.search(r"^warnings +[1-9]\d*$", st, re.M)
+    assert re.search(r"^last_warning +\[ *\d+\.\d+\] WARN link: ", st, re.M)
+    assert re.search(r"^\[ *\d+\.\d+\] WARN link: ", st, re.M)  # the last lines follow
+    assert re.search(r"^air +\{.*'temperature': ", rest, re.M)  # its last values
+    assert re.search(r"^heater +(ON|off)", rest, re.M) and re.search(r"^grow light +(ON|off)", rest, re.M)
+
+
 def test_level_and_module_filters_over_rfc2217(app_board):
     app_board.wait_console(b"WARN link:")
     r = run_console("--port", app_board.url, "--duration", "4", "--level", "warning", "--module", "link")
