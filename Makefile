@@ -46,8 +46,8 @@ flash: setup           ## detect the chip, optionally erase, write and verify Mi
 deploy: setup          ## compile firmware/ to .mpy and copy what changed, with config and board.json (PORT=, BOARD=, CONFIG=)
 	$(PY) -m host_tools.deploy --port "$(PORT)" --board "$(BOARD)" $(if $(CONFIG),--config "$(CONFIG)") $(ARGS)
 
-image: setup           ## one merged flash image: firmware plus a littlefs filesystem with app and config (BOARD=, FIRMWARE=, CONFIG=)
-	$(PY) -m host_tools.image --board "$(BOARD)" --firmware "$(FIRMWARE)" --config "$(CONFIG)" $(ARGS)
+image: setup           ## one merged flash image: firmware plus a littlefs filesystem with app and config (BOARD=, FIRMWARE=, CONFIG=; ROMFS=1: the code in a ROMFS partition)
+	$(PY) -m host_tools.image --board "$(BOARD)" --firmware "$(FIRMWARE)" --config "$(CONFIG)" $(if $(ROMFS),--romfs) $(ARGS)
 
 provision: setup       ## register the device on the server and write Wi-Fi, server, id and token to its config (PORT=, ARGS=...)
 	$(PY) -m host_tools.provision --port "$(PORT)" $(ARGS)

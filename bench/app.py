@@ -9,9 +9,9 @@ the rounds' ratios. On MicroPython, the heap the board reports (after a
 collection, through the status command) every 1000 of 10,000 commands gives the growth along its
 trend, and a binary search over the application's heap finds the smallest one in which the board
 comes online, answers 200 commands and rides out two server restarts (reconnecting, answering
-again) without a MemoryError, a task restart or a reset: once with the firmware as
-.mpy files on the flash (their code in the heap, as `make deploy` leaves it) and once with it in a
-ROMFS image (the code stays in flash, as with a ROMFS partition or frozen modules).
+again) without a MemoryError, a task restart or a reset: once with the firmware in a ROMFS image
+(the code stays in flash, as `make image ROMFS=1` lays out a board: the target) and once as .mpy
+files on the flash (their code in the heap, as `make deploy` leaves it: reported).
 """
 
 import os
@@ -218,6 +218,10 @@ def smallest_heap(lo=32, hi=256, romfs=False):
         return hi
 
 
+def _kib(h):
+    return "%d KiB" % h if h else "more than 256 KiB"
+
+
 def report(results, echo_us):
     """Printed lines: each runtime's command round trip against its echo, growth, smallest heap."""
     lines = ["", "Device application (firmware/app on a simulated board, scripted server on loopback)"]
@@ -271,16 +275,19 @@ def report(results, echo_us):
                 "  %-11s free heap after a collection, every %d commands: %s"
                 % (runtime, GROWTH_STEP, r["heap_series"])
             )
-    for key, how in (("smallest_heap_kib", ".mpy files in the heap"), ("smallest_heap_romfs_kib", "ROMFS")):
-        if key in results:
-            h = results[key]
-            lines.append(
-                "  micropython smallest application heap, code as %s: %s (target <= %d KiB) %s"
-                % (
-                    how,
-                    "%d KiB" % h if h else "more than 256 KiB",
-                    TARGET_HEAP_KIB,
-                    "PASS" if h and h <= TARGET_HEAP_KIB else "MISSED",
-                )
-            )
+    # The target is the boards' layout: the code in a ROMFS partition (make image ROMFS=1), run
+    # from flash. make deploy's .mpy files, loaded into the heap, are the development layout.
+    h = results.get("smallest_heap_romfs_kib", -1)
+    if h != -1:
+        lines.append(
+            "  micropython smallest application heap, code in ROMFS (make image ROMFS=1): %s "
+            "(target <= %d KiB) %s"
+            % (_kib(h), TARGET_HEAP_KIB, "PASS" if h and h <= TARGET_HEAP_KIB else "MISSED")
+        )
+    h = results.get("smallest_heap_kib", -1)
+    if h != -1:
+        lines.append(
+            "  micropython smallest application heap, code as .mpy files in the heap (make deploy): %s "
+            "(reported: the development layout)" % _kib(h)
+        )
     return "\n".join(lines)

@@ -67,8 +67,9 @@ def check_firmware(board, firmware, merged_ok=False):
     return size
 
 
-def build_image(board_name, firmware, config_path, out=None, work=None):
-    """Build the merged image; its path."""
+def build_image(board_name, firmware, config_path, out=None, work=None, romfs=False):
+    """Build the merged image; its path. romfs: the compiled code in a ROMFS partition (it runs
+    from flash, out of the heap; the firmware needs MICROPY_VFS_ROM), the rest in littlefs."""
     board = boardio.load_board(board_name)
     check_firmware(board, firmware)
     if not config_path:
@@ -80,6 +81,8 @@ def build_image(board_name, firmware, config_path, out=None, work=None):
     out = out or os.path.join(boardio.ROOT, "build", "image", stem + ".bin")
     work = work or os.path.splitext(out)[0] + "-parts"  # the staged files and littlefs.bin, kept to inspect
     files = deploy.stage(board, cfg, os.path.join(work, "files"))
+    if romfs:
+        return _romfs_image(board, firmware, files, out, work)
     fs_path = os.path.join(work, "littlefs.bin")
     with open(fs_path, "wb") as f:
         f.write(build_fs(files, board))
@@ -97,14 +100,74 @@ def build_image(board_name, firmware, config_path, out=None, work=None):
     return out
 
 
+def _romfs_image(board, firmware, files, out, work):
+    # The .mpy files in a ROMFS image (mpremote's builder) in a partition labelled "romfs" at the
+    # board's vfs_offset; boot.py, main.py, config.json and board.json in the littlefs after it;
+    # a partition table that says so at 0x8000, over the firmware's own.
+    import contextlib
+    import io
+    import shutil
+
+    from mpremote.romfs import make_romfs
+
+    from host_tools import partitions
+
+    code = os.path.join(work, "rom")
+    shutil.rmtree(code, ignore_errors=True)
+    rest = {}
+    for name, path in files.items():
+        if name.endswith(".mpy"):
+            os.makedirs(os.path.dirname(os.path.join(code, name)), exist_ok=True)
+            shutil.copyfile(path, os.path.join(code, name))
+        else:
+            rest[name] = path
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the tree it builds
+        rom = make_romfs(code, mpy_cross=False)
+    table = partitions.build(partitions.romfs_layout(board, len(rom)))
+    entries = partitions.parse(table)
+    part, vfs = partitions.find(entries, "romfs"), partitions.find(entries, "vfs")
+    fs = build_fs(rest, dict(board, vfs_offset=vfs["offset"]))
+    image = bytearray(b"\xff" * board["flash_size"])
+    with open(firmware, "rb") as f:
+        fw = f.read()
+    image[board["firmware_offset"] : board["firmware_offset"] + len(fw)] = fw
+    t = partitions.TABLE_OFFSET
+    image[t : t + partitions.TABLE_SIZE] = table
+    image[part["offset"] : part["offset"] + len(rom)] = rom
+    image[vfs["offset"] : vfs["offset"] + len(fs)] = fs
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "wb") as f:
+        f.write(image)
+    print(
+        "%s: %d modules in ROMFS at 0x%x (%d bytes), %d files in littlefs at 0x%x, firmware at 0x%x"
+        % (
+            out,
+            len(files) - len(rest),
+            part["offset"],
+            len(rom),
+            len(rest),
+            vfs["offset"],
+            board["firmware_offset"],
+        )
+    )
+    print("the firmware needs ROMFS support (MICROPY_VFS_ROM): it maps the partition labelled romfs at /rom")
+    print("flash it: esptool --chip %s write-flash 0 %s" % (chip_name(board), out))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m host_tools.image", description=__doc__.split("\n")[0])
     ap.add_argument("--board", required=True, help="a boards/ name (esp32-devkitc) or a board file")
     ap.add_argument("--firmware", required=True, help="MicroPython firmware .bin for the board's chip")
     ap.add_argument("--config", required=True, help="config.json for the image (validated first)")
     ap.add_argument("--out", help="image file (default build/image/BOARD.bin)")
+    ap.add_argument(
+        "--romfs",
+        action="store_true",
+        help="the compiled code in a ROMFS partition, run from flash (firmware with MICROPY_VFS_ROM)",
+    )
     a = ap.parse_args(argv)
-    build_image(a.board, a.firmware, a.config, a.out)
+    build_image(a.board, a.firmware, a.config, a.out, romfs=a.romfs)
 
 
 if __name__ == "__main__":

@@ -73,17 +73,21 @@ def _set_path(flash, rom=False):
     sys.path[:] = path[:at] + ["", flash + "/lib"] + (["/rom", "/rom/lib"] if rom else []) + path[at:]
 
 
-def _mount_romfs():
+def _mount_romfs(flash):
     # SIM_ROMFS: the firmware as a ROMFS image, mounted at /rom as MicroPython mounts a ROMFS
-    # partition. It is read before the application's heap is set aside (see _ballast): on the
-    # chip the partition is flash, mapped into the address space, and its bytecode runs in place.
-    image = os.getenv("SIM_ROMFS")
-    if not image:
+    # partition; else the romfs partition of an image flashed to the board (ROMFS.bin next to
+    # its flash folder, serialport.py). It is read before the application's heap is set aside
+    # (see _ballast): on the chip the partition is flash, mapped into the address space, and its
+    # bytecode runs in place.
+    image = os.getenv("SIM_ROMFS") or _dirname(flash) + "/ROMFS.bin"
+    try:
+        with open(image, "rb") as f:
+            data = f.read()
+    except OSError:
         return False
     import vfs
 
-    with open(image, "rb") as f:
-        vfs.mount(vfs.VfsRom(f.read()), "/rom")
+    vfs.mount(vfs.VfsRom(data), "/rom")
     return True
 
 
@@ -172,7 +176,7 @@ def main(argv):
 
         world = simworld.install_from_env(board)
         world._t0 -= int(os.getenv("SIM_WORLD_ELAPSED_MS") or 0)  # its clock runs from _t0
-    rom = _mount_romfs()
+    rom = _mount_romfs(flash)
     os.chdir(flash)
     simflash.install(flash)
     if os.getenv("SIM_CTL"):

