@@ -34,6 +34,11 @@ def _w(d):
                     break
                 h.update(b)
         print('FILE', binascii.hexlify(h.digest()).decode(), p)
+try:
+    os.stat('/rom')
+    _w('/rom')  # a ROMFS partition's code (make image ROMFS=1): the filesystem's copies come after
+except OSError:
+    pass
 _w('')
 """
 
@@ -180,13 +185,16 @@ def mpremote(port, *args, timeout=120):
 
 
 def board_hashes(port):
-    """{path: sha256 hex} of every file on the board (one mpremote exec)."""
+    """{path: sha256 hex} of every file on the board (one mpremote exec). The code of a ROMFS
+    partition (at /rom) counts under its own path: a file of the filesystem with that path is
+    the one that runs (it comes first on sys.path), so it wins here too."""
     out = mpremote(port, "exec", _HASHES)
     files = {}
     for line in out.splitlines():
         parts = line.strip().split(" ", 2)
         if len(parts) == 3 and parts[0] == "FILE":
-            files[parts[2]] = parts[1]
+            path = parts[2]
+            files[path[5:] if path.startswith("/rom/") else path] = parts[1]
     return files
 
 

@@ -235,6 +235,11 @@ def test_a_romfs_image_flashed_runs_its_code_from_the_romfs_partition(tmp_path):
             "import app.node, ws.client; print(app.node.__file__, ws.client.__file__)",
         )
         assert where.split() == ["/rom/app/node.mpy", "/rom/ws/client.mpy"]
+        # make doctor and make deploy see the code in /rom as the board's: up to date
+        from host_tools.doctor import compare
+
+        same, differ, missing, extra = compare(boardio.build(), boardio.board_hashes(b.path))
+        assert "app/node.mpy" in same and not differ and not missing and not extra
     finally:
         b.stop()
 
