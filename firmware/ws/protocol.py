@@ -258,10 +258,9 @@ class ClientProtocol:
         if n < 256:
             n = 256  # a control frame always fits
         buf = _spare[0]  # a closed connection's buffers (release) are this one's
+        _spare[0] = None  # one of another size (grown, or another rx_buffer_size) is let go
         if buf is None or len(buf) != n:
             buf = bytearray(n)
-        else:
-            _spare[0] = None
         self.buf = buf  # receive buffer
         self.buffer = memoryview(buf)
         buf = _spare[1]

@@ -188,6 +188,11 @@ def test_a_new_connection_takes_the_buffers_of_the_one_that_ended():
         raise AssertionError("recv after the end did not raise")
     except ConnectionClosed as e:
         assert e.code == 1006
+    ws2._lost(ConnectionClosed(1006, "gone"))
+    ws4, s4 = _open([], rx_buffer_size=512)  # another size: a buffer of its own
+    assert ws4._p.buf is not rx and len(ws4._p.buf) == 512
+    ws5, s5 = _open([])
+    assert ws5._p.buf is not rx  # the spare of the other size was let go, not kept for later
 
 
 def test_close_sends_close_frame_and_waits_for_the_peer():
